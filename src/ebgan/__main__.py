@@ -1,0 +1,5 @@
+import sys
+
+from ebgan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,77 @@
+"""``ebgan train``: a fresh run from a preset and flags, or ``--resume RUN``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from ebgan.commands.config_args import add_config_flags, config_overrides
+from ebgan.config import Config, config_diff, load_config_file
+from ebgan.errors import EbganError
+from ebgan.train.run_dir import CONFIG
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a GAN (EBGAN-PT by default)", description=__doc__)
+    p.add_argument("--config", help="preset YAML file (configs/*.yaml); flags override it")
+    p.add_argument("--out", help="run folder to create (must not hold a run already)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN up to --steps (which may be raised)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(p)
+    p.set_defaults(func=run)
+
+
+def resolve_config(args) -> Config:
+    """defaults < saved run config (resume) or preset < flags."""
+    overrides = config_overrides(args)
+    if args.config:
+        overrides = {**load_config_file(args.config), **overrides}
+    if args.resume:
+        saved_path = Path(args.resume) / CONFIG
+        if not saved_path.is_file():
+            raise EbganError(f"{args.resume} holds no run to resume (no {CONFIG}); start one with --out")
+        saved = Config.from_dict(yaml.safe_load(saved_path.read_text()), str(saved_path))
+        cfg = saved.updated(**overrides).resolve()
+        changed = config_diff(saved, cfg)
+        if changed:
+            listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise EbganError(
+                f"resume refuses a changed config ({listing}); only {sorted(Config.RESUMABLE)} may change. "
+                "Start a new run with --out to change the others"
+            )
+        return cfg
+    return Config.from_dict(overrides).resolve()
+
+
+def run(args) -> int:
+    from ebgan.data import load_training_data
+    from ebgan.report import write_report
+    from ebgan.train import Stopped, Trainer
+
+    cfg = resolve_config(args)
+    if args.dry_run:
+        sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return 0
+    if args.resume and args.out and Path(args.out) != Path(args.resume):
+        raise EbganError("--resume continues the run in its own folder; drop --out")
+    folder = Path(args.resume or args.out or "")
+    if not (args.resume or args.out):
+        raise EbganError("say where the run goes: --out RUN_FOLDER (or --resume RUN_FOLDER)")
+    data = load_training_data(cfg)  # before creating the folder: a missing dataset writes nothing
+    trainer = Trainer(cfg, data, run_dir=folder, resume=bool(args.resume))
+    if trainer.step >= cfg.steps:
+        print(f"{folder} is already at step {trainer.step} of {cfg.steps}; raise --steps to extend it")
+        return 0
+    t0 = time.perf_counter()
+    try:
+        trainer.train(progress=not args.no_progress)
+    except Stopped as e:
+        print(f"ebgan: {e}; continue with: ebgan train --resume {folder}", file=sys.stderr)
+        return 128 + e.signum
+    report = write_report(folder, cfg, time.perf_counter() - t0)
+    print(f"trained {cfg.objective} to step {trainer.step} in {time.perf_counter() - t0:.1f} s; report: {report}")
+    return 0

@@ -1,0 +1,68 @@
+"""Batches drawn by index from a dataset held as one tensor on the training device.
+
+No DataLoader, no per-sample Python: a batch is one ``index_select`` of the uint8 images
+and one conversion to [-1, 1]. The order is a fresh permutation each epoch from the
+sampler's own generator, so its state (generator, permutation, position) is all a
+checkpoint needs for an exact resume.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ebgan.data.sources import to_unit_range
+
+
+class EpochBatches:
+    """Endless batches over epochs; the last incomplete batch of an epoch is dropped."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, labels: torch.Tensor | None = None):
+        if batch_size > images.shape[0]:
+            raise ValueError(f"batch size {batch_size} exceeds the dataset's {images.shape[0]} samples")
+        self.images = images
+        self.labels = labels
+        self.batch_size = batch_size
+        self.generator = torch.Generator().manual_seed(seed)  # CPU: same order on any device
+        self.epoch = 0
+        self.position = 0
+        self.order = self._permutation()
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.images.shape[0] // self.batch_size
+
+    def _permutation(self) -> torch.Tensor:
+        return torch.randperm(self.images.shape[0], generator=self.generator).to(self.images.device)
+
+    def next_indices(self) -> torch.Tensor:
+        """Indices of the next batch; True in ``epoch_ended`` after the last batch of an epoch."""
+        if self.position + self.batch_size > self.order.shape[0]:
+            self.epoch += 1
+            self.position = 0
+            self.order = self._permutation()
+        idx = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return idx
+
+    @property
+    def epoch_ended(self) -> bool:
+        return self.position + self.batch_size > self.order.shape[0]
+
+    def next(self) -> torch.Tensor:
+        """The next batch as float in [-1, 1] (uint8 storage) or as stored (float storage)."""
+        batch = self.images.index_select(0, self.next_indices())
+        return to_unit_range(batch) if batch.dtype == torch.uint8 else batch
+
+    def state_dict(self) -> dict:
+        return {
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "position": self.position,
+            "order": self.order.cpu(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.epoch = state["epoch"]
+        self.position = state["position"]
+        self.order = state["order"].to(self.images.device)

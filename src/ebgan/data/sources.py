@@ -1,0 +1,214 @@
+"""Where datasets come from, and loading them once into one uint8 tensor.
+
+Every image dataset ends up as an ``ImageData``: uint8 images (N, C, H, W) already
+fitted to the run's image size, and int64 labels (-1 where there are none). Scaling to
+[-1, 1] happens per batch on the device (``to_unit_range``), so memory holds bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ebgan.data.idx import read_idx
+from ebgan.errors import EbganError
+
+# Debian's dataset-fashion-mnist package installs here; other dataset packages follow it.
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+
+# IDX datasets: our name -> (torchvision class name, number of classes)
+IDX_DATASETS = {
+    "mnist": ("MNIST", 10),
+    "fashion-mnist": ("FashionMNIST", 10),
+}
+SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+
+
+@dataclass
+class ImageData:
+    """A whole image dataset in memory."""
+
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,), -1 when unlabelled
+    name: str
+    num_classes: int  # 0 when unlabelled
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def to(self, device: torch.device | str) -> "ImageData":
+        return ImageData(self.images.to(device), self.labels.to(device), self.name, self.num_classes)
+
+
+def to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1], the range of the generators' tanh."""
+    return images_uint8.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], rounding to nearest (inverse of ``to_unit_range``)."""
+    return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ebgan"
+
+
+def candidate_roots(data_root: str | Path | None) -> list[Path]:
+    """Folders that may hold one sub-folder per dataset, in the order they are searched."""
+    roots = []
+    if data_root:
+        roots.append(Path(data_root).expanduser())
+    if os.environ.get("EBGAN_DATA"):
+        roots.append(Path(os.environ["EBGAN_DATA"]).expanduser())
+    roots += [cache_dir(), SYSTEM_DATA_DIR]
+    return roots
+
+
+def _find_idx_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _idx_folders(root: Path, name: str) -> list[Path]:
+    # Our layout (root/fashion-mnist/*.gz, as /usr/share/datasets has it) and
+    # torchvision's download layout (root/FashionMNIST/raw/*).
+    return [root / name, root / IDX_DATASETS[name][0] / "raw"]
+
+
+def _locate_idx(name: str, split: str, data_root) -> tuple[Path, Path] | None:
+    prefix = SPLIT_PREFIX[split]
+    for root in candidate_roots(data_root):
+        for folder in _idx_folders(root, name):
+            images = _find_idx_file(folder, f"{prefix}-images-idx3-ubyte")
+            labels = _find_idx_file(folder, f"{prefix}-labels-idx1-ubyte")
+            if images and labels:
+                return images, labels
+    return None
+
+
+def _download_idx(name: str, split: str) -> tuple[Path, Path] | None:
+    """Fetch through torchvision into the cache; None when offline."""
+    import torchvision
+
+    cls = getattr(torchvision.datasets, IDX_DATASETS[name][0])
+    try:
+        cls(root=str(cache_dir()), train=(split == "train"), download=True)
+    except Exception:  # no network, or a mirror refused: reported by the caller
+        return None
+    return _locate_idx(name, split, cache_dir())
+
+
+def load_idx_dataset(name: str, split: str = "train", data_root=None, download: bool = True) -> ImageData:
+    if split not in SPLIT_PREFIX:
+        raise EbganError(f"unknown split {split!r}; use one of {sorted(SPLIT_PREFIX)}")
+    found = _locate_idx(name, split, data_root) or (download and _download_idx(name, split)) or None
+    if found is None:
+        looked = [str(f) for r in candidate_roots(data_root) for f in _idx_folders(r, name)]
+        raise EbganError(
+            f"{name} ({split} split) not found. Looked in: {', '.join(looked)}; a download through "
+            f"torchvision also failed (offline?). Fix: put the IDX files "
+            f"({SPLIT_PREFIX[split]}-images-idx3-ubyte[.gz] and labels) in DIR/{name}/ and pass "
+            f"--data-root DIR or set EBGAN_DATA=DIR"
+            + ("; on Debian: apt-get install dataset-fashion-mnist" if name == "fashion-mnist" else "")
+        )
+    images_path, labels_path = found
+    images = read_idx(images_path, expect_ndim=3)
+    labels = read_idx(labels_path, expect_ndim=1)
+    if images.shape[1:] != (28, 28):
+        raise EbganError(f"{images_path}: images are {images.shape[1:]}, expected 28x28 for {name}")
+    if images.shape[0] != labels.shape[0]:
+        raise EbganError(
+            f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels; "
+            "the two files are from different sets"
+        )
+    tensor = torch.from_numpy(images.copy()).unsqueeze(1)
+    return ImageData(tensor, torch.from_numpy(labels.astype(np.int64)), name, IDX_DATASETS[name][1])
+
+
+def load_image_folder(path: str | Path, channels: int) -> ImageData:
+    """Any folder of images, optionally one sub-folder per class (torchvision ImageFolder layout).
+
+    Decoded once, here; images must share a size after ``fit_images`` (the caller's job).
+    """
+    from torchvision.io import ImageReadMode, decode_image
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise EbganError(f"image folder {root} does not exist; pass an existing folder as --dataset folder:PATH")
+    exts = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in exts)
+    if not files:
+        raise EbganError(f"no images (png, jpg, bmp, gif, webp) found under {root}")
+    class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
+    class_index = {c: i for i, c in enumerate(class_names)}
+    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+    images, labels = [], []
+    for p in files:
+        try:
+            images.append(decode_image(str(p), mode=mode))
+        except RuntimeError as e:
+            raise EbganError(f"cannot decode {p}: {e}; remove or fix that file") from e
+        labels.append(class_index.get(p.parent.relative_to(root).as_posix(), -1))
+    sizes = {tuple(im.shape) for im in images}
+    if len(sizes) > 1:
+        # Bring all to the most common size first; fit_images then makes them the run's size.
+        from torchvision.transforms.v2.functional import center_crop, resize
+
+        side = min(min(s[1:]) for s in sizes)
+        images = [center_crop(resize(im, side, antialias=True), [side, side]) for im in images]
+    return ImageData(torch.stack(images), torch.tensor(labels), f"folder:{root}", len(class_names))
+
+
+def fit_images(data: ImageData, size: int, fit: str = "pad") -> ImageData:
+    """Bring square-or-not images to size x size once: 'pad' (centre, background 0) or 'resize'."""
+    _, _, h, w = data.images.shape
+    if (h, w) == (size, size):
+        return data
+    if fit == "pad":
+        if h > size or w > size:
+            raise EbganError(f"cannot pad {h}x{w} images to {size}x{size}; use --fit resize or a larger --image-size")
+        top, left = (size - h) // 2, (size - w) // 2
+        images = F.pad(data.images, (left, size - w - left, top, size - h - top), value=0)
+    elif fit == "resize":
+        from torchvision.transforms.v2.functional import center_crop, resize
+
+        images = center_crop(resize(data.images, size, antialias=True), [size, size])
+    else:
+        raise EbganError(f"unknown fit {fit!r}; use 'pad' or 'resize'")
+    return ImageData(images.contiguous(), data.labels, data.name, data.num_classes)
+
+
+def load_images(
+    name: str,
+    split: str = "train",
+    data_root=None,
+    image_size: int = 32,
+    fit: str = "pad",
+    channels: int | None = None,
+    download: bool = True,
+) -> ImageData:
+    """Load a named image dataset fitted to ``image_size``. Names: mnist, fashion-mnist, folder:PATH."""
+    if name in IDX_DATASETS:
+        if channels not in (None, 1):
+            raise EbganError(f"{name} has 1 channel; drop --channels or set it to 1")
+        data = load_idx_dataset(name, split, data_root, download)
+    elif name.startswith("folder:"):
+        data = load_image_folder(name[len("folder:") :], channels or 3)
+    else:
+        raise EbganError(
+            f"unknown image dataset {name!r}; use one of {sorted(IDX_DATASETS)} or folder:PATH"
+        )
+    return fit_images(data, image_size, fit)

@@ -1,0 +1,62 @@
+"""Generator weights as safetensors plus a small JSON of how to build the network.
+
+Loading needs neither the training code's state nor pickle: ``load_generator(path)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+from ebgan.errors import EbganError
+from ebgan.nets import build_generator
+
+WEIGHTS, SPEC = "generator.safetensors", "generator.json"
+
+
+def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, extra: dict | None = None) -> None:
+    folder = Path(folder)
+    spec = {
+        "model": model,
+        "model_args": model_args,
+        "latent_dim": G.latent_dim,
+        "image_shape": list(G.image_shape),
+        **(extra or {}),
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
+    tmp = folder / (WEIGHTS + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(folder / WEIGHTS)
+    (folder / (SPEC + ".tmp")).write_text(json.dumps(spec, indent=2))
+    (folder / (SPEC + ".tmp")).replace(folder / SPEC)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Load an exported generator from a run folder or a ``generator.safetensors`` path (eval mode)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    weights = path if path.is_file() else folder / WEIGHTS
+    spec_path = folder / SPEC
+    if not weights.is_file() or not spec_path.is_file():
+        raise EbganError(f"no exported generator in {folder} (expected {WEIGHTS} and {SPEC}); train a run first")
+    spec = json.loads(spec_path.read_text())
+    G = build_generator(spec["model"], spec["latent_dim"], spec["image_shape"], spec["model_args"])
+    G.load_state_dict(load_file(str(weights)))
+    return G.to(device).eval()
+
+
+@torch.no_grad()
+def sample_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, device=None) -> torch.Tensor:
+    """n generator samples in [-1, 1] as float (N, C, H, W) on the CPU; same seed, same samples."""
+    device = device or next(G.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    z = torch.randn(n, G.latent_dim, generator=gen)
+    was_training = G.training
+    G.eval()
+    out = torch.cat([G(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])
+    G.train(was_training)
+    return out

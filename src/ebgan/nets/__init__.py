@@ -1,0 +1,52 @@
+"""Network families. Each family module defines ``ARGS`` (its options and defaults),
+``Generator`` and the discriminators it offers:
+
+- ``AutoencoderDiscriminator``: x -> (reconstruction, embedding), for energy-based objectives;
+- ``Critic``: x -> one real-valued score per sample (logit or Wasserstein critic).
+
+Objectives say which kind they need (``Objective.discriminator_kind``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+import torch.nn as nn
+
+from ebgan.errors import EbganError
+
+FAMILIES = {"seed32": "ebgan.nets.seed32", "mlp": "ebgan.nets.mlp"}
+DISCRIMINATOR_CLASSES = {"autoencoder": "AutoencoderDiscriminator", "critic": "Critic"}
+
+
+def family(model: str):
+    if model not in FAMILIES:
+        close = difflib.get_close_matches(model, FAMILIES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise EbganError(f"unknown model {model!r}{hint} Known: {', '.join(sorted(FAMILIES))}")
+    return importlib.import_module(FAMILIES[model])
+
+
+def resolve_model_args(model: str, model_args: dict | None) -> dict:
+    """The family's defaults updated by ``model_args``; unknown names are an error."""
+    defaults = family(model).ARGS
+    unknown = set(model_args or {}) - set(defaults)
+    if unknown:
+        raise EbganError(
+            f"model {model!r} has no option(s) {sorted(unknown)}; its options are {sorted(defaults)}"
+        )
+    return {**defaults, **(model_args or {})}
+
+
+def build_generator(model: str, latent_dim: int, image_shape, model_args: dict | None = None) -> nn.Module:
+    args = resolve_model_args(model, model_args)
+    return family(model).Generator(latent_dim, tuple(image_shape), **args)
+
+
+def build_discriminator(model: str, kind: str, image_shape, model_args: dict | None = None) -> nn.Module:
+    args = resolve_model_args(model, model_args)
+    cls = getattr(family(model), DISCRIMINATOR_CLASSES[kind], None)
+    if cls is None:
+        raise EbganError(f"model {model!r} has no {kind} discriminator; pick another --model for this objective")
+    return cls(tuple(image_shape), **args)

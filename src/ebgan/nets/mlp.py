@@ -1,0 +1,70 @@
+"""The paper's fully connected networks (section 4.1, the MNIST grid search).
+
+G: ``n_layer_g`` linear layers, the hidden ones of width ``size_g`` with BatchNorm and
+ReLU, the last to the image and tanh. D: an autoencoder of ``n_layer_d`` linear layers,
+the encoder ``n_layer_d - 1`` layers of width ``size_d`` (its output is the embedding),
+the decoder one layer back to the image; BatchNorm everywhere except at D's input,
+optional dropout in D. Initialisation (paper's appendix): N(0, 0.02) for G, N(0, 0.002) for D.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ebgan.nets.layers import init_normal_
+
+ARGS = {
+    "n_layer_g": 5,
+    "size_g": 800,
+    "n_layer_d": 2,
+    "size_d": 1024,
+    "dropout_d": False,
+    "init_std_g": 0.02,
+    "init_std_d": 0.002,
+}
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim, image_shape, n_layer_g=5, size_g=800, init_std_g=0.02, **_):
+        super().__init__()
+        if n_layer_g < 1:
+            raise ValueError(f"n_layer_g must be at least 1, got {n_layer_g}")
+        self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
+        out_dim = math.prod(image_shape)
+        layers, width = [], latent_dim
+        for _ in range(n_layer_g - 1):
+            layers += [nn.Linear(width, size_g), nn.BatchNorm1d(size_g), nn.ReLU()]
+            width = size_g
+        layers += [nn.Linear(width, out_dim), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        init_normal_(self, init_std_g)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(z.shape[0], *self.image_shape)
+
+
+class AutoencoderDiscriminator(nn.Module):
+    def __init__(self, image_shape, n_layer_d=2, size_d=1024, dropout_d=False, init_std_d=0.002, **_):
+        super().__init__()
+        if n_layer_d < 2:
+            raise ValueError(f"n_layer_d counts encoder and decoder layers and must be at least 2, got {n_layer_d}")
+        self.image_shape = tuple(image_shape)
+        in_dim = math.prod(image_shape)
+        layers, width = [], in_dim
+        for i in range(n_layer_d - 1):
+            if dropout_d:
+                layers.append(nn.Dropout(0.5))
+            layers.append(nn.Linear(width, size_d))
+            # No BatchNorm at D's input (paper); after it, BN on every hidden layer.
+            layers += [nn.BatchNorm1d(size_d), nn.ReLU()]
+            width = size_d
+        self.encoder = nn.Sequential(*layers)
+        self.decoder = nn.Sequential(*([nn.Dropout(0.5)] if dropout_d else []), nn.Linear(size_d, in_dim))
+        init_normal_(self, init_std_d)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.encoder(x.flatten(1))
+        return self.decoder(embedding).view_as(x), embedding

@@ -1,0 +1,141 @@
+"""EBGAN and EBGAN-PT (Zhao, Mathieu & LeCun, ICLR 2017), exactly as the paper defines them.
+
+    D(x)     = || Dec(Enc(x)) - x ||                         (eq. 13: per-sample L2 norm)
+    L_D(x,z) = D(x) + [m - D(G(z))]^+                        (eq. 1; hinge per sample)
+    L_G(z)   = D(G(z)) + pt_weight * f_PT(Enc(G(z)))         (eq. 2, 14)
+
+Both are averaged over the batch after the per-sample terms. The generator's gradient
+flows through the reconstruction *and* the target G(z): nothing is detached.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ebgan.errors import EbganError
+from ebgan.objectives.base import Metrics, Objective
+
+ENERGIES = ("l2", "l2sq", "mse")
+PAPER_MARGIN_L2 = 10.0  # MNIST margin in the paper's units (eq. 13)
+
+
+def reconstruction_energy(x: torch.Tensor, recon: torch.Tensor, kind: str = "l2") -> torch.Tensor:
+    """Per-sample energy of the residual, shape (N,). Computed in float32 even under autocast.
+
+    'l2' is the paper's ||r||; 'l2sq' is ||r||^2; 'mse' is ||r||^2 / (pixels), the unit of
+    code that used ``nn.MSELoss`` (its margins are not the paper's).
+    """
+    r = (recon.float() - x.float()).flatten(1)
+    if kind == "l2":
+        return torch.linalg.vector_norm(r, dim=1)
+    if kind == "l2sq":
+        return r.pow(2).sum(dim=1)
+    if kind == "mse":
+        return r.pow(2).mean(dim=1)
+    raise EbganError(f"unknown energy {kind!r}; use one of {ENERGIES}")
+
+
+def margin_in_units(margin_l2: float, kind: str, image_shape) -> float:
+    """Convert a margin on ||r|| into the same threshold in another energy's units."""
+    if kind == "l2":
+        return margin_l2
+    if kind == "l2sq":
+        return margin_l2**2
+    if kind == "mse":
+        return margin_l2**2 / math.prod(image_shape)
+    raise EbganError(f"unknown energy {kind!r}; use one of {ENERGIES}")
+
+
+def pull_away(embeddings: torch.Tensor) -> torch.Tensor:
+    """f_PT(S) = 1/(N(N-1)) sum_{i != j} (S_i . S_j / (|S_i| |S_j|))^2   (eq. 14).
+
+    Squared cosine similarity between the rows (samples), diagonal excluded. 0 for
+    mutually orthogonal embeddings, 1 for a collapsed batch, invariant to each row's scale.
+    """
+    n = embeddings.shape[0]
+    if n < 2:
+        raise EbganError("the pull-away term needs at least 2 samples per batch; use --batch-size >= 2")
+    s = F.normalize(embeddings.float().flatten(1), dim=1)
+    cos2 = (s @ s.T).pow(2)
+    return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
+
+
+def discriminator_hinge_loss(energy_real: torch.Tensor, energy_fake: torch.Tensor, margin: float) -> torch.Tensor:
+    """mean_i D(x_i) + mean_i max(0, m - D(G(z_i))): the hinge is per fake sample."""
+    return energy_real.mean() + F.relu(margin - energy_fake).mean()
+
+
+class EBGAN(Objective):
+    """EBGAN with an autoencoder discriminator; ``pt_weight > 0`` makes it EBGAN-PT."""
+
+    discriminator_kind = "autoencoder"
+
+    def __init__(
+        self,
+        margin: float,
+        pt_weight: float = 0.0,
+        energy: str = "l2",
+        margin_schedule: str = "constant",
+        margin_decay_steps: int = 0,
+    ):
+        if margin < 0:
+            raise EbganError(f"margin must be >= 0, got {margin}")
+        if pt_weight < 0:
+            raise EbganError(f"pt_weight must be >= 0, got {pt_weight}")
+        if energy not in ENERGIES:
+            raise EbganError(f"unknown energy {energy!r}; use one of {ENERGIES}")
+        if margin_schedule not in ("constant", "linear"):
+            raise EbganError(f"unknown margin_schedule {margin_schedule!r}; use 'constant' or 'linear'")
+        if margin_schedule == "linear" and margin_decay_steps <= 0:
+            raise EbganError("margin_schedule 'linear' needs margin_decay_steps > 0 (steps to reach 0)")
+        self.name = "ebgan-pt" if pt_weight > 0 else "ebgan"
+        self.initial_margin = float(margin)
+        self.margin = float(margin)
+        self.pt_weight = float(pt_weight)
+        self.energy_kind = energy
+        self.margin_schedule = margin_schedule
+        self.margin_decay_steps = margin_decay_steps
+
+    def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        recon, _ = D(x)
+        return reconstruction_energy(x, recon, self.energy_kind)
+
+    def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
+        e_real = self.energy(D, real)
+        e_fake = self.energy(D, fake)
+        loss = discriminator_hinge_loss(e_real, e_fake, self.margin)
+        return loss, {
+            "loss_d": loss.detach(),
+            "energy_real": e_real.detach().mean(),
+            "energy_fake": e_fake.detach().mean(),
+            # share of fake samples still pushed up by the hinge (0: the margin is met)
+            "hinge_active": (e_fake.detach() < self.margin).float().mean(),
+            "margin": torch.tensor(self.margin),
+        }
+
+    def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
+        recon, embedding = D(fake)
+        e_fake = reconstruction_energy(fake, recon, self.energy_kind)  # target not detached
+        loss = e_fake.mean()
+        metrics = {"energy_fake_g": e_fake.detach().mean()}
+        if self.pt_weight > 0:
+            pt = pull_away(embedding)
+            loss = loss + self.pt_weight * pt
+            metrics["pull_away"] = pt.detach()
+        metrics["loss_g"] = loss.detach()
+        return loss, metrics
+
+    def end_step(self, step: int) -> None:
+        if self.margin_schedule == "linear":
+            self.margin = self.initial_margin * max(0.0, 1.0 - step / self.margin_decay_steps)
+
+    def state_dict(self) -> dict:
+        return {"margin": self.margin, "initial_margin": self.initial_margin}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.margin = state["margin"]
+        self.initial_margin = state["initial_margin"]

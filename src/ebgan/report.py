@@ -1,0 +1,72 @@
+"""The end-of-run report: a loss/energy plot and a short markdown summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ebgan.config import Config  # noqa: E402
+from ebgan.train.run_dir import read_metrics  # noqa: E402
+
+PANELS = [
+    ("losses", ("loss_d", "loss_g")),
+    ("energies", ("energy_real", "energy_fake", "margin")),
+    ("hinge and pull-away", ("hinge_active", "pull_away")),
+]
+
+
+def plot_metrics(folder: Path, out: Path | None = None) -> Path | None:
+    rows = read_metrics(folder)
+    if not rows:
+        return None
+    panels = [(t, [k for k in keys if any(k in r for r in rows)]) for t, keys in PANELS]
+    panels = [(t, keys) for t, keys in panels if keys]
+    other = sorted({k for r in rows for k in r} - {"step", "images_per_s"} - {k for _, ks in panels for k in ks})
+    if other:  # objectives other than EBGAN log their own quantities
+        panels.append(("other", other[:6]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (title, keys) in zip(axes[0], panels):
+        for k in keys:
+            pts = [(r["step"], r[k]) for r in rows if k in r]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out or Path(folder) / "losses.png")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -> Path:
+    folder = Path(folder)
+    rows = read_metrics(folder)
+    plot = plot_metrics(folder)
+    grids = sorted((folder / "samples").glob("step_*.png"))
+    last = rows[-1] if rows else {}
+    speeds = [r["images_per_s"] for r in rows[1:] or rows if "images_per_s" in r]
+    lines = [
+        f"# Run report: {cfg.objective} / {cfg.model} on {cfg.dataset}",
+        "",
+        f"- steps: {last.get('step', 0)} of {cfg.steps}, batch {cfg.batch_size}, seed {cfg.seed}",
+        f"- margin {cfg.margin:g} ({cfg.energy} energy), pt_weight {cfg.pt_weight:g}" if cfg.objective.startswith("ebgan") else f"- objective {cfg.objective}",
+    ]
+    if wall_seconds is not None:
+        lines.append(f"- wall time this session: {wall_seconds:.1f} s")
+    if speeds:
+        lines.append(f"- training speed: {sum(speeds) / len(speeds):.0f} images/s (mean of logged intervals)")
+    lines += ["", "## Last logged metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4g} |" for k, v in last.items() if k != "step"]
+    if plot:
+        lines += ["", f"![losses and energies]({plot.name})"]
+    if grids:
+        lines += ["", f"## Samples at step {int(grids[-1].stem.split('_')[1])}", "", f"![samples](samples/{grids[-1].name})"]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,66 @@
+"""Checkpoints: one dict in one file, written atomically (temp file, fsync, rename).
+
+A checkpoint holds everything an exact resume needs: both networks, both optimizers,
+the step, the data order (sampler state), the objective's state (margin, k_t), the
+noise generator and the global RNG states (dropout), and the resolved config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ebgan.errors import EbganError
+
+FORMAT_VERSION = 1
+
+
+def atomic_save(obj, path: Path) -> None:
+    """torch.save to ``path`` so that a crash leaves either the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise EbganError(f"no checkpoint at {path}; is this a run folder written by 'ebgan train'?")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise EbganError(f"cannot read checkpoint {path} ({e}); the file is damaged or not an ebgan checkpoint") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        raise EbganError(f"{path} is not an ebgan checkpoint of format {FORMAT_VERSION}")
+    return state
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def load_module_state(module: torch.nn.Module, state: dict, what: str, path: Path) -> None:
+    """load_state_dict with an error that says which network does not fit."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise EbganError(
+            f"the {what} in {path} does not fit the configured network ({first}); "
+            "the checkpoint comes from another model or model_args"
+        ) from e

@@ -1,0 +1,203 @@
+"""The objective-agnostic training loop (see ``ebgan.objectives.base`` for the step order)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ebgan.config import Config
+from ebgan.data import EpochBatches
+from ebgan.errors import EbganError
+from ebgan.generator_io import export_generator
+from ebgan.nets import build_discriminator, build_generator
+from ebgan.objectives import build_objective
+from ebgan.train import checkpoint as ckpt
+from ebgan.train.run_dir import CHECKPOINT, RunWriter
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EbganError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+class Stopped(Exception):
+    """Training stopped by SIGINT/SIGTERM after writing a checkpoint."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"stopped by signal {signum} at step {step}; checkpoint written")
+        self.signum, self.step = signum, step
+
+
+class Trainer:
+    """Builds networks, optimizers and objective from a resolved Config and trains them.
+
+    ``data`` is the training set as one tensor: uint8 images (N, C, H, W) or float
+    vectors (N, D) for the 2-D toys. ``run_dir=None`` trains without writing anything.
+    """
+
+    def __init__(self, cfg: Config, data: torch.Tensor, run_dir: Path | None = None, resume: bool = False):
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        self.is_main = True  # rank-aware work (files, progress) is gated on this alone
+        self.writer = RunWriter(run_dir, enabled=self.is_main)
+        torch.manual_seed(cfg.seed)
+        self.image_shape = tuple(data.shape[1:])
+        self.objective = build_objective(cfg)
+        self.G = build_generator(cfg.model, cfg.latent_dim, self.image_shape, cfg.model_args).to(self.device)
+        self.D = build_discriminator(cfg.model, self.objective.discriminator_kind, self.image_shape, cfg.model_args)
+        self.D = self.D.to(self.device)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.batches = EpochBatches(data.to(self.device), cfg.batch_size, seed=cfg.seed)
+        self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
+        self.step = 0
+        self.hooks = []  # callables hook(trainer) -> dict of metrics or None, run after each step
+        # Compiled views for the hot path; checkpoints always use the plain modules.
+        self.G_run = torch.compile(self.G) if cfg.compile else self.G
+        self.D_run = torch.compile(self.D) if cfg.compile else self.D
+        self._stop_signal = None
+        self.writer.create(cfg, resume)
+        if resume:
+            self.load(Path(run_dir) / CHECKPOINT)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {
+            "format": ckpt.FORMAT_VERSION,
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "objective": self.objective.state_dict(),
+            "batches": self.batches.state_dict(),
+            "noise": self.noise.get_state(),
+            "rng": ckpt.rng_states(),
+        }
+
+    def load(self, path: Path) -> None:
+        state = ckpt.load_checkpoint(path)
+        ckpt.load_module_state(self.G, state["G"], "generator", path)
+        ckpt.load_module_state(self.D, state["D"], "discriminator", path)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.objective.load_state_dict(state["objective"])
+        self.batches.load_state_dict(state["batches"])
+        self.noise.set_state(state["noise"])
+        ckpt.set_rng_states(state["rng"])
+        self.step = state["step"]
+
+    def save(self) -> None:
+        if not self.writer.enabled:
+            return
+        ckpt.atomic_save(self.state_dict(), self.writer.folder / CHECKPOINT)
+        export_generator(
+            self.G, self.writer.folder, self.cfg.model, self.cfg.model_args,
+            extra={"dataset": self.cfg.dataset, "objective": self.cfg.objective, "step": self.step},
+        )
+
+    # ------------------------------------------------------------------ one iteration
+    def _autocast(self):
+        if not self.cfg.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def sample_z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.latent_dim, generator=self.noise, device=self.device)
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        obj, metrics = self.objective, {}
+        self.D.requires_grad_(True)
+        for k in range(obj.d_steps):
+            real = self.batches.next()
+            keep_graph = k == obj.d_steps - 1  # only the last G(z) is reused by the G step
+            with torch.set_grad_enabled(keep_graph), self._autocast():
+                fake = self.G_run(self.sample_z(real.shape[0]))
+            with self._autocast():
+                loss_d, m = obj.discriminator_loss(self.D_run, real, fake.detach())
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            metrics.update(m)
+            if self.batches.epoch_ended:
+                obj.end_epoch(self.batches.epoch)
+        self.D.requires_grad_(False)  # the G step needs gradients through D, not for D
+        with self._autocast():
+            loss_g, m = obj.generator_loss(self.D_run, fake)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        metrics.update(m)
+        self.step += 1
+        obj.end_step(self.step)
+        return metrics
+
+    # ------------------------------------------------------------------ the loop
+    def _on_signal(self, signum, frame):
+        self._stop_signal = signum
+
+    def fixed_samples(self) -> torch.Tensor:
+        self.G.eval()
+        with torch.no_grad():
+            images = self.G(self.fixed_z.to(self.device)).float().cpu()
+        self.G.train()
+        return images
+
+    def train(self, steps: int | None = None, progress: bool = True) -> None:
+        """Train until ``steps`` total iterations (default: the config's), checkpointing as configured."""
+        cfg, total = self.cfg, steps or self.cfg.steps
+        if self.step == 0:
+            self.objective.prepare(self)
+        # Signals can only be caught in the main thread; elsewhere they keep their default.
+        catch = threading.current_thread() is threading.main_thread()
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if catch else {}
+        sums, count, images_seen, t0 = {}, 0, 0, time.perf_counter()
+        bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
+        try:
+            while self.step < total:
+                metrics = self.train_step()
+                for hook in self.hooks:
+                    metrics.update(hook(self) or {})
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach()
+                count += 1
+                images_seen += cfg.batch_size * self.objective.d_steps
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == total:
+                    elapsed = time.perf_counter() - t0
+                    line = {k: float(v) / count for k, v in sums.items()}
+                    line["images_per_s"] = images_seen / max(elapsed, 1e-9)
+                    self.writer.log(self.step, line)
+                    bar.set_postfix({k: f"{line[k]:.3g}" for k in _SHOWN if k in line})
+                    sums, count, images_seen, t0 = {}, 0, 0, time.perf_counter()
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.writer.save_grid(self.fixed_samples(), self.step)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save()
+                if self._stop_signal is not None:
+                    self.save()
+                    raise Stopped(self._stop_signal, self.step)
+            self.save()
+            self.writer.save_grid(self.fixed_samples(), self.step)
+        finally:
+            bar.close()
+            self.writer.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+_SHOWN = ("loss_d", "loss_g", "energy_real", "energy_fake", "hinge_active", "images_per_s")
