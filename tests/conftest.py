@@ -10,6 +10,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+# One thread per test process: the suite runs under pytest-xdist (one worker per core),
+# and oversubscribed OpenMP threads slow small steps down several-fold.
+torch.set_num_threads(1)
+
 
 def real_data_root() -> Path | None:
     """A folder with mnist/ or fashion-mnist/ IDX files: EBGAN_DATA, else ../shared/data beside the repo."""

@@ -30,10 +30,16 @@ def infer_format(out: Path, fmt: str | None) -> str:
     return {".npz": "npz", ".png": "grid"}.get(out.suffix.lower(), "png")
 
 
+def save_png(image_chw: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    hwc = image_chw.transpose(1, 2, 0)
+    Image.fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc).save(path, format="PNG")
+
+
 def write_samples(images_uint8: np.ndarray, out: Path, fmt: str) -> None:
     """Write atomically: a temp file/folder renamed into place, so no half-written output."""
     import torch
-    from torchvision.io import write_png
     from torchvision.utils import make_grid
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +51,7 @@ def write_samples(images_uint8: np.ndarray, out: Path, fmt: str) -> None:
     elif fmt == "grid":
         grid = make_grid(torch.from_numpy(images_uint8), nrow=int(np.ceil(np.sqrt(len(images_uint8)))), padding=2)
         tmp = out.with_name(out.name + ".tmp.png")
-        write_png(grid, str(tmp))
+        save_png(grid.numpy(), tmp)
         os.replace(tmp, out)
     else:
         if out.exists() and any(out.iterdir()):
@@ -53,7 +59,7 @@ def write_samples(images_uint8: np.ndarray, out: Path, fmt: str) -> None:
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=out.name + ".tmp"))
         width = len(str(len(images_uint8) - 1))
         for i, img in enumerate(images_uint8):
-            write_png(torch.from_numpy(img), str(tmp / f"{i:0{width}d}.png"))
+            save_png(img, tmp / f"{i:0{width}d}.png")
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)

@@ -138,29 +138,37 @@ def load_idx_dataset(name: str, split: str = "train", data_root=None, download: 
     return ImageData(tensor, torch.from_numpy(labels.astype(np.int64)), name, IDX_DATASETS[name][1])
 
 
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+def read_image(path: str | Path, channels: int) -> torch.Tensor:
+    """One image file as uint8 (C, H, W) with 1 (grey) or 3 (RGB) channels (Pillow; not a hot path)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            array = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as e:
+        raise EbganError(f"cannot decode {path}: {e}; remove or fix that file") from e
+    return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(2, 0, 1)
+
+
 def load_image_folder(path: str | Path, channels: int) -> ImageData:
     """Any folder of images, optionally one sub-folder per class (torchvision ImageFolder layout).
 
     Decoded once, here; images must share a size after ``fit_images`` (the caller's job).
     """
-    from torchvision.io import ImageReadMode, decode_image
-
     root = Path(path).expanduser()
     if not root.is_dir():
         raise EbganError(f"image folder {root} does not exist; pass an existing folder as --dataset folder:PATH")
-    exts = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in exts)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise EbganError(f"no images (png, jpg, bmp, gif, webp) found under {root}")
     class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
     class_index = {c: i for i, c in enumerate(class_names)}
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
     images, labels = [], []
     for p in files:
-        try:
-            images.append(decode_image(str(p), mode=mode))
-        except RuntimeError as e:
-            raise EbganError(f"cannot decode {p}: {e}; remove or fix that file") from e
+        images.append(read_image(p, channels))
         labels.append(class_index.get(p.parent.relative_to(root).as_posix(), -1))
     sizes = {tuple(im.shape) for im in images}
     if len(sizes) > 1:

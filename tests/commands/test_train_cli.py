@@ -1,0 +1,156 @@
+"""`ebgan train` and `ebgan sample` end to end on a small folder of PNGs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ebgan.cli import main
+from ebgan.commands.sample import save_png
+from tests.conftest import synthetic_images
+
+FAST = ["--batch-size", "8", "--latent-dim", "8", "--log-every", "1", "--sample-every", "2", "--no-progress"]
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    folder = tmp_path / "imgs"
+    for cls in ("a", "b"):
+        (folder / cls).mkdir(parents=True)
+    for i, img in enumerate(synthetic_images(24)):
+        save_png(img.numpy(), folder / ("a" if i % 2 else "b") / f"{i}.png")
+    return folder
+
+
+def train(folder, out, *extra):
+    return main(["train", "--dataset", f"folder:{folder}", "--channels", "1", "--out", str(out), *FAST, *extra])
+
+
+def test_train_writes_a_complete_run_and_resume_extends_it(image_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(image_folder, run, "--steps", "3", "--checkpoint-every", "2") == 0
+    for name in ("config.yaml", "checkpoint.pt", "generator.safetensors", "generator.json", "metrics.jsonl",
+                 "losses.png", "report.md"):
+        assert (run / name).is_file(), name
+    assert (run / "samples" / "step_000002.png").is_file()
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["margin"] == 10.0 and saved["pt_weight"] == 0.1 and saved["steps"] == 3
+
+    assert main(["train", "--resume", str(run), "--steps", "5", "--no-progress"]) == 0
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 5
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 5
+    assert yaml.safe_load((run / "config.yaml").read_text())["steps"] == 5
+
+
+def test_resume_refuses_a_changed_config(image_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(image_folder, run, "--steps", "2") == 0
+    before = (run / "checkpoint.pt").read_bytes()
+    assert main(["train", "--resume", str(run), "--steps", "4", "--batch-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "batch_size: 8 -> 4" in err and "resume refuses" in err
+    assert (run / "checkpoint.pt").read_bytes() == before  # nothing lost
+
+
+def test_refuses_an_output_folder_holding_a_run(image_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(image_folder, run, "--steps", "1") == 0
+    config_before = (run / "config.yaml").read_text()
+    assert train(image_folder, run, "--steps", "1") == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (run / "config.yaml").read_text() == config_before
+
+
+def test_refuses_a_checkpoint_from_another_model(image_folder, tmp_path, capsys):
+    mlp_run, conv_run = tmp_path / "mlp", tmp_path / "conv"
+    mlp_args = ["--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16"]
+    assert train(image_folder, mlp_run, "--steps", "1", *mlp_args) == 0
+    assert train(image_folder, conv_run, "--steps", "1") == 0
+    (conv_run / "checkpoint.pt").write_bytes((mlp_run / "checkpoint.pt").read_bytes())
+    assert main(["train", "--resume", str(conv_run), "--steps", "2"]) == 2
+    assert "another model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "nope.yaml"], "does not exist"),
+        (["--margin", "-1"], "margin must be >= 0"),
+        (["--batch-size", "1"], "batch of 1"),
+        (["--model", "seed33"], "did you mean 'seed32'"),
+        (["--model-args", "n_layer_g=3"], "has no option"),
+    ],
+)
+def test_bad_input_gets_a_one_line_error_and_writes_nothing(image_folder, tmp_path, capsys, args, message):
+    out = tmp_path / "never"
+    assert train(image_folder, out, "--steps", "1", *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_unknown_key_in_preset(image_folder, tmp_path, capsys):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("margni: 3\n")
+    assert train(image_folder, tmp_path / "x", "--config", str(preset)) == 2
+    assert "unknown config key 'margni'" in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
+    assert main(["train", "--dataset", "mnist", "--energy", "l2sq", "--dry-run"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["margin"] == 100.0 and cfg["dataset"] == "mnist" and cfg["channels"] == 1
+
+
+def test_missing_dataset_lists_where_it_looked(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("ebgan.data.sources._download_idx", lambda name, split: None)  # offline
+    monkeypatch.setattr("ebgan.data.sources.SYSTEM_DATA_DIR", tmp_path / "system")
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist", "--data-root", str(tmp_path / "d"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "d" / "mnist") in err and "EBGAN_DATA" in err
+    assert not out.exists()
+
+
+def test_sample_formats(image_folder, tmp_path):
+    run = tmp_path / "run"
+    assert train(image_folder, run, "--steps", "1") == 0
+    assert main(["sample", "--run", str(run), "--n", "10", "--out", str(tmp_path / "s.npz")]) == 0
+    images = np.load(tmp_path / "s.npz")["images"]
+    assert images.shape == (10, 1, 32, 32) and images.dtype == np.uint8
+    # same seed, same samples; another seed, others
+    assert main(["sample", "--run", str(run), "--n", "10", "--out", str(tmp_path / "t.npz")]) == 0
+    assert np.array_equal(images, np.load(tmp_path / "t.npz")["images"])
+    assert main(["sample", "--run", str(run), "--n", "10", "--seed", "1", "--out", str(tmp_path / "u.npz")]) == 0
+    assert not np.array_equal(images, np.load(tmp_path / "u.npz")["images"])
+    assert main(["sample", "--run", str(run), "--n", "5", "--format", "png", "--out", str(tmp_path / "pngs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == [f"{i}.png" for i in range(5)]
+    assert main(["sample", "--run", str(run), "--n", "16", "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+def test_sigterm_writes_a_checkpoint_and_resume_finishes(image_folder, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ebgan", "train", "--dataset", f"folder:{image_folder}", "--channels", "1",
+           "--out", str(run), "--steps", "100000", "--checkpoint-every", "0", *FAST]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    assert step >= 1 and "--resume" in err
+    assert main(["train", "--resume", str(run), "--steps", str(step + 2), "--no-progress"]) == 0
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == step + 2
