@@ -101,6 +101,7 @@ class Config:
             c.channels = 1
         if c.margin is None:
             c.margin = margin_in_units(10.0, c.energy, (c.channels or 1, c.image_size, c.image_size))
+        _resolve_objective_options(c)
         c.model_args = resolve_model_args(c.model, c.model_args)
         _check(c.margin >= 0, f"margin must be >= 0, got {c.margin}")
         _check(c.pt_weight >= 0, f"pt_weight must be >= 0, got {c.pt_weight}")
@@ -123,6 +124,37 @@ class Config:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise EbganError(message)
+
+
+def _resolve_objective_options(c: Config) -> None:
+    """Validate the GAN-family options (gan, dcgan, wgan-gp, began, magan, margin schedules) in place."""
+    from ebgan.nets import family
+    from ebgan.objectives.ebgan import MARGIN_SCHEDULES
+    from ebgan.objectives.gan import GAN_LOSSES
+
+    ebgan_like = c.objective in ("ebgan", "ebgan-pt")
+    _check(c.margin_schedule in MARGIN_SCHEDULES, f"margin_schedule must be one of {MARGIN_SCHEDULES}, got {c.margin_schedule!r}")
+    if not ebgan_like:
+        _check(c.pt_weight == 0, f"objective {c.objective!r} has no pull-away term; drop pt_weight or use ebgan-pt")
+        _check(c.margin_schedule == "constant", f"margin_schedule is an EBGAN option; objective {c.objective!r} does not use it")
+    if c.objective == "magan" or (ebgan_like and c.margin_schedule == "auto"):
+        _check(c.pretrain_steps > 0, "magan and margin_schedule 'auto' need pretrain_steps > 0 (autoencoder steps on real data, e.g. 500)")
+    _check(c.gan_loss in GAN_LOSSES, f"gan_loss must be one of {GAN_LOSSES}, got {c.gan_loss!r}")
+    _check(c.gp_weight >= 0, f"gp_weight must be >= 0, got {c.gp_weight}")
+    _check(c.n_critic >= 1, f"n_critic must be >= 1, got {c.n_critic}")
+    _check(0 < c.gamma <= 1, f"gamma must be in (0, 1], got {c.gamma}")
+    _check(c.lambda_k >= 0, f"lambda_k must be >= 0, got {c.lambda_k}")
+    if c.objective == "dcgan":
+        _check(c.model == "dcgan", f"objective 'dcgan' is the GAN loss on the dcgan networks; use --model dcgan (or --objective gan with {c.model!r})")
+    if c.objective in ("gan", "dcgan", "wgan-gp"):
+        _check(hasattr(family(c.model), "Critic"), f"objective {c.objective!r} needs a critic; model {c.model!r} has none (use mlp or dcgan)")
+    if c.objective == "wgan-gp":
+        _check(not c.compile, "wgan-gp's gradient penalty needs a double backward, which torch.compile does not support; drop --compile")
+        if "batchnorm_d" in family(c.model).ARGS:
+            # WGAN-GP's penalty is per sample: the critic must have no BatchNorm (the default here).
+            _check(c.model_args.get("batchnorm_d", False) is False,
+                   "wgan-gp needs a critic without BatchNorm (its gradient penalty is per sample); set model_args batchnorm_d=false")
+            c.model_args["batchnorm_d"] = False
 
 
 def check_keys(values: dict, source: str) -> None:

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from ebgan.errors import EbganError
 
-FAMILIES = {"seed32": "ebgan.nets.seed32", "mlp": "ebgan.nets.mlp"}
+FAMILIES = {"seed32": "ebgan.nets.seed32", "mlp": "ebgan.nets.mlp", "dcgan": "ebgan.nets.dcgan"}
 DISCRIMINATOR_CLASSES = {"autoencoder": "AutoencoderDiscriminator", "critic": "Critic"}
 
 

@@ -68,3 +68,30 @@ class AutoencoderDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = self.encoder(x.flatten(1))
         return self.decoder(embedding).view_as(x), embedding
+
+
+class Critic(nn.Module):
+    """The vanilla GAN's fully connected D (Goodfellow et al. 2014): x -> one logit per sample.
+
+    ``n_layer_d - 1`` hidden layers of width ``size_d`` with LeakyReLU 0.2 and, with
+    ``dropout_d``, dropout 0.5 before each hidden layer; no BatchNorm, so it also serves
+    as a WGAN-GP critic.
+    """
+
+    def __init__(self, image_shape, n_layer_d=2, size_d=1024, dropout_d=False, init_std_d=0.002, **_):
+        super().__init__()
+        if n_layer_d < 2:
+            raise ValueError(f"n_layer_d counts hidden and output layers and must be at least 2, got {n_layer_d}")
+        self.image_shape = tuple(image_shape)
+        layers, width = [], math.prod(image_shape)
+        for _ in range(n_layer_d - 1):
+            if dropout_d:
+                layers.append(nn.Dropout(0.5))
+            layers += [nn.Linear(width, size_d), nn.LeakyReLU(0.2)]
+            width = size_d
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        init_normal_(self, init_std_d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)

@@ -22,11 +22,44 @@ def _ebgan(cfg) -> Objective:
         energy=cfg.energy,
         margin_schedule=cfg.margin_schedule,
         margin_decay_steps=cfg.margin_decay_steps,
+        pretrain_steps=cfg.pretrain_steps,
     )
 
 
+def _gan(cfg) -> Objective:
+    from ebgan.objectives.gan import GAN
+
+    return GAN(gan_loss=cfg.gan_loss, name=cfg.objective)
+
+
+def _wgan_gp(cfg) -> Objective:
+    from ebgan.objectives.wgan_gp import WGANGP
+
+    return WGANGP(gp_weight=cfg.gp_weight, n_critic=cfg.n_critic)
+
+
+def _began(cfg) -> Objective:
+    from ebgan.objectives.began import BEGAN
+
+    return BEGAN(gamma=cfg.gamma, lambda_k=cfg.lambda_k)
+
+
+def _magan(cfg) -> Objective:
+    from ebgan.objectives.magan import MAGAN
+
+    return MAGAN(pretrain_steps=cfg.pretrain_steps, energy=cfg.energy)
+
+
 # name -> builder from a resolved Config
-OBJECTIVES = {"ebgan-pt": _ebgan, "ebgan": _ebgan}
+OBJECTIVES = {
+    "ebgan-pt": _ebgan,
+    "ebgan": _ebgan,
+    "began": _began,
+    "magan": _magan,
+    "gan": _gan,
+    "dcgan": _gan,  # the GAN loss on the dcgan networks (Radford et al. 2016)
+    "wgan-gp": _wgan_gp,
+}
 
 
 def build_objective(cfg) -> Objective:

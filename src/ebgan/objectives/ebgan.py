@@ -6,6 +6,19 @@
 
 Both are averaged over the batch after the per-sample terms. The generator's gradient
 flows through the reconstruction *and* the target G(z): nothing is detached.
+
+Margin schedules (``margin_schedule``):
+- ``constant``: m stays at ``margin``.
+- ``linear``: m decays linearly from ``margin`` to 0 over ``margin_decay_steps`` (EBGAN-LN).
+- ``auto``: the paper's appendix advice, "train the autoencoder alone on real data and
+  start from its converged energy". Exact rule: before step 0 of a fresh run, D is
+  trained for ``pretrain_steps`` Adam steps (lr_d, betas; a separate optimizer and a
+  separate data order, so the adversarial run starts as it would without pretraining)
+  to minimise the mean real energy; then m_0 = the mean energy of
+  ``AUTO_MARGIN_BATCHES`` further real batches under the pretrained D (train mode, no
+  update). ``margin`` is ignored. m then stays at m_0, or decays linearly from m_0 to
+  0 if ``margin_decay_steps > 0``. m_0 and m are in the checkpoint, so a resume does
+  not pretrain again.
 """
 
 from __future__ import annotations
@@ -69,6 +82,34 @@ def discriminator_hinge_loss(energy_real: torch.Tensor, energy_fake: torch.Tenso
     return energy_real.mean() + F.relu(margin - energy_fake).mean()
 
 
+AUTO_MARGIN_BATCHES = 10  # real batches averaged for the energy after pretraining
+MARGIN_SCHEDULES = ("constant", "linear", "auto")
+
+
+def pretrain_autoencoder(trainer, steps: int, energy_fn, batches: int = AUTO_MARGIN_BATCHES) -> float:
+    """Train ``trainer.D`` as an autoencoder on real data, return the mean real energy after.
+
+    ``energy_fn(D, x)`` gives per-sample energies; their batch mean is minimised for
+    ``steps`` Adam steps with the run's lr_d and betas. The optimizer and the data order
+    (seed + 3) are private to pretraining, so the training run's own optimizer state and
+    batch order are untouched. Returns the mean energy of ``batches`` more real batches.
+    """
+    from ebgan.data import EpochBatches
+
+    cfg, D = trainer.cfg, trainer.D
+    data = EpochBatches(trainer.batches.images, cfg.batch_size, seed=cfg.seed + 3)
+    opt = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    D.requires_grad_(True)
+    for _ in range(steps):
+        loss = energy_fn(D, data.next()).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        energies = torch.cat([energy_fn(D, data.next()).float() for _ in range(max(1, batches))])
+    return float(energies.mean())
+
+
 class EBGAN(Objective):
     """EBGAN with an autoencoder discriminator; ``pt_weight > 0`` makes it EBGAN-PT."""
 
@@ -81,6 +122,7 @@ class EBGAN(Objective):
         energy: str = "l2",
         margin_schedule: str = "constant",
         margin_decay_steps: int = 0,
+        pretrain_steps: int = 0,
     ):
         if margin < 0:
             raise EbganError(f"margin must be >= 0, got {margin}")
@@ -88,8 +130,8 @@ class EBGAN(Objective):
             raise EbganError(f"pt_weight must be >= 0, got {pt_weight}")
         if energy not in ENERGIES:
             raise EbganError(f"unknown energy {energy!r}; use one of {ENERGIES}")
-        if margin_schedule not in ("constant", "linear"):
-            raise EbganError(f"unknown margin_schedule {margin_schedule!r}; use 'constant' or 'linear'")
+        if margin_schedule not in MARGIN_SCHEDULES:
+            raise EbganError(f"unknown margin_schedule {margin_schedule!r}; use one of {MARGIN_SCHEDULES}")
         if margin_schedule == "linear" and margin_decay_steps <= 0:
             raise EbganError("margin_schedule 'linear' needs margin_decay_steps > 0 (steps to reach 0)")
         self.name = "ebgan-pt" if pt_weight > 0 else "ebgan"
@@ -99,6 +141,9 @@ class EBGAN(Objective):
         self.energy_kind = energy
         self.margin_schedule = margin_schedule
         self.margin_decay_steps = margin_decay_steps
+        self.pretrain_steps = int(pretrain_steps)
+        if margin_schedule == "auto" and self.pretrain_steps <= 0:
+            raise EbganError("margin_schedule 'auto' needs pretrain_steps > 0 (autoencoder steps on real data, e.g. 500)")
 
     def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
         recon, _ = D(x)
@@ -129,8 +174,13 @@ class EBGAN(Objective):
         metrics["loss_g"] = loss.detach()
         return loss, metrics
 
+    def prepare(self, trainer) -> None:
+        if self.margin_schedule == "auto":
+            self.initial_margin = self.margin = pretrain_autoencoder(trainer, self.pretrain_steps, self.energy)
+
     def end_step(self, step: int) -> None:
-        if self.margin_schedule == "linear":
+        decays = self.margin_schedule == "auto" and self.margin_decay_steps > 0
+        if self.margin_schedule == "linear" or decays:
             self.margin = self.initial_margin * max(0.0, 1.0 - step / self.margin_decay_steps)
 
     def state_dict(self) -> dict:

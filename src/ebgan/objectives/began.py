@@ -1,0 +1,84 @@
+"""BEGAN (Berthelot, Schumm & Metz 2017, arXiv:1703.10717), on any autoencoder discriminator.
+
+    L(v)      = mean_pixels |v - AE(v)|                         (eq. 1, eta = 1: L1)
+    L_D       = L(x) - k_t L(G(z_D))                            (eq. 4)
+    L_G       = L(G(z_G))
+    k_{t+1}   = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1),  k_0 = 0
+    M_global  = L(x) + |gamma L(x) - L(G(z_G))|                 (convergence measure, section 3.4.1)
+
+L is per sample, then averaged over the batch. In the trainer's step order the k update
+uses L(x) from the D step and L(G(z)) from the G step (the just-updated D scoring the
+same G(z)), as in the paper's Algorithm with z_G. k_t is a float saved in ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ebgan.errors import EbganError
+from ebgan.objectives.base import Metrics, Objective
+
+
+def l1_energy(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean absolute residual, shape (N,), in float32."""
+    return (recon.float() - x.float()).abs().flatten(1).mean(dim=1)
+
+
+def k_update(k: float, loss_real: float, loss_fake: float, gamma: float, lambda_k: float) -> float:
+    """One step of proportional control of k, clipped to [0, 1] (eq. 4)."""
+    return min(1.0, max(0.0, k + lambda_k * (gamma * loss_real - loss_fake)))
+
+
+def convergence(loss_real: float, loss_fake: float, gamma: float) -> float:
+    """M_global = L(x) + |gamma L(x) - L(G(z))|."""
+    return loss_real + abs(gamma * loss_real - loss_fake)
+
+
+class BEGAN(Objective):
+    discriminator_kind = "autoencoder"
+
+    def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001):
+        if not 0 < gamma <= 1:
+            raise EbganError(f"gamma must be in (0, 1] (the paper uses 0.3 to 0.7), got {gamma}")
+        if lambda_k < 0:
+            raise EbganError(f"lambda_k must be >= 0, got {lambda_k}")
+        self.name = "began"
+        self.gamma, self.lambda_k = float(gamma), float(lambda_k)
+        self.k = 0.0  # k_0 = 0
+        self._loss_real = None  # L(x) of the last D step, for the k update
+        self._loss_fake = None  # L(G(z)) of the last G step
+
+    def energy(self, D, x: torch.Tensor) -> torch.Tensor:
+        recon, _ = D(x)
+        return l1_energy(x, recon)
+
+    def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
+        loss_real = self.energy(D, real).mean()
+        loss_fake = self.energy(D, fake).mean()
+        loss = loss_real - self.k * loss_fake
+        self._loss_real = loss_real.detach()
+        return loss, {
+            "loss_d": loss.detach(),
+            "energy_real": loss_real.detach(),
+            "energy_fake": loss_fake.detach(),
+            "k": torch.tensor(self.k),
+        }
+
+    def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
+        loss = self.energy(D, fake).mean()
+        self._loss_fake = loss.detach()
+        metrics = {"loss_g": loss.detach()}
+        if self._loss_real is not None:
+            metrics["convergence"] = self._loss_real + (self.gamma * self._loss_real - self._loss_fake).abs()
+        return loss, metrics
+
+    def end_step(self, step: int) -> None:
+        if self._loss_real is None:  # no D step yet (cannot happen in the trainer's order)
+            return
+        self.k = k_update(self.k, float(self._loss_real), float(self._loss_fake), self.gamma, self.lambda_k)
+
+    def state_dict(self) -> dict:
+        return {"k": self.k}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.k = float(state["k"])

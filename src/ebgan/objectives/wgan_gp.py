@@ -1,0 +1,78 @@
+"""WGAN-GP (Gulrajani et al., NeurIPS 2017, Algorithm 1).
+
+    L_D = E[C(G(z))] - E[C(x)] + gp_weight * E[(||grad_xh C(xh)||_2 - 1)^2]     (eq. 3)
+    L_G = -E[C(G(z))]
+    xh  = e x + (1 - e) G(z),  e ~ U[0, 1] per sample
+
+The gradient norm is taken per sample over all of its pixels. ``n_critic`` critic steps
+per generator step (the trainer's ``d_steps``). The penalty is per sample, so the critic
+must not mix samples: a critic with BatchNorm is refused (the paper uses none, or
+layer norm).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ebgan.errors import EbganError
+from ebgan.objectives.base import Metrics, Objective
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None):
+    """Returns (E[(||grad C(xh)|| - 1)^2], per-sample gradient norms) on random interpolates.
+
+    ``eps`` (shape (N,)) fixes the interpolation weights; by default e ~ U[0, 1] from the
+    global RNG (saved in checkpoints). The graph is kept so the penalty trains C.
+    """
+    if eps is None:
+        eps = torch.rand(real.shape[0], device=real.device)
+    eps = eps.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
+    xh = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    score = D(xh).float()
+    (grad,) = torch.autograd.grad(score.sum(), xh, create_graph=True)
+    norms = torch.linalg.vector_norm(grad.float().flatten(1), dim=1)
+    return (norms - 1).pow(2).mean(), norms
+
+
+def check_no_batchnorm(D: nn.Module) -> None:
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        raise EbganError(
+            "WGAN-GP's gradient penalty is per sample, and BatchNorm in the critic mixes samples; "
+            "use a critic without BatchNorm (e.g. --model-args batchnorm_d=false for the dcgan family)"
+        )
+
+
+class WGANGP(Objective):
+    discriminator_kind = "critic"
+
+    def __init__(self, gp_weight: float = 10.0, n_critic: int = 5):
+        if gp_weight < 0:
+            raise EbganError(f"gp_weight must be >= 0, got {gp_weight}")
+        if n_critic < 1:
+            raise EbganError(f"n_critic must be >= 1, got {n_critic}")
+        self.name = "wgan-gp"
+        self.gp_weight, self.d_steps = float(gp_weight), int(n_critic)
+        self._checked = False
+
+    def energy(self, D, x: torch.Tensor) -> torch.Tensor:
+        return -D(x).float()  # the critic scores real data high
+
+    def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
+        if not self._checked:
+            check_no_batchnorm(D)
+            self._checked = True
+        c_real, c_fake = D(real).float(), D(fake).float()
+        wasserstein = c_real.mean() - c_fake.mean()  # the critic's estimate of W(p_data, p_G)
+        gp, norms = gradient_penalty(D, real, fake)
+        loss = -wasserstein + self.gp_weight * gp
+        return loss, {
+            "loss_d": loss.detach(),
+            "wasserstein": wasserstein.detach(),
+            "gradient_penalty": gp.detach(),
+            "grad_norm": norms.detach().mean(),
+        }
+
+    def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
+        loss = -D(fake).float().mean()
+        return loss, {"loss_g": loss.detach()}

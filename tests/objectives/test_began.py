@@ -1,0 +1,94 @@
+"""BEGAN: the L1 energy, L_D and L_G by hand, k_t control and clipping, resume of k_t."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from ebgan.config import Config
+from ebgan.errors import EbganError
+from ebgan.objectives.began import BEGAN, convergence, k_update, l1_energy
+from ebgan.train import Trainer
+from tests.conftest import synthetic_images
+
+
+class ZeroAE(nn.Module):
+    """Reconstructs everything as 0, so L(v) = mean |v|."""
+
+    def forward(self, x):
+        return torch.zeros_like(x), x.flatten(1)
+
+
+def test_l1_energy_is_a_per_sample_pixel_mean():
+    x = torch.zeros(2, 1, 2, 2)
+    recon = torch.tensor([[1.0, -1.0, 2.0, 0.0], [4.0, 4.0, 4.0, 4.0]]).view(2, 1, 2, 2)
+    assert l1_energy(x, recon).tolist() == pytest.approx([1.0, 4.0])
+
+
+def test_k_update_and_clipping():
+    assert k_update(0.0, 1.0, 0.2, gamma=0.5, lambda_k=0.001) == pytest.approx(0.0003)  # 0.001 * (0.5 - 0.2)
+    assert k_update(0.5, 1.0, 0.7, gamma=0.5, lambda_k=0.1) == pytest.approx(0.48)  # 0.5 + 0.1 * (0.5 - 0.7)
+    assert k_update(0.0, 1.0, 3.0, gamma=0.5, lambda_k=0.001) == 0.0  # would be -0.0025
+    assert k_update(0.9999, 10.0, 0.0, gamma=0.5, lambda_k=0.001) == 1.0  # would be 1.0049
+    assert convergence(1.0, 0.2, 0.5) == pytest.approx(1.0 + 0.3)
+
+
+def test_losses_and_k_step_by_hand():
+    obj = BEGAN(gamma=0.5, lambda_k=0.1)
+    assert obj.k == 0.0  # k_0 = 0
+    obj.k = 0.25
+    real = torch.full((2, 1, 2, 2), 2.0)  # L(x) = 2
+    fake = torch.tensor([1.0, -1.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)  # L(G(z)) = 1
+    loss_d, m = obj.discriminator_loss(ZeroAE(), real, fake)
+    assert loss_d.item() == pytest.approx(2.0 - 0.25 * 1.0)
+    assert m["k"].item() == pytest.approx(0.25)
+    loss_g, m = obj.generator_loss(ZeroAE(), fake)
+    assert loss_g.item() == pytest.approx(1.0)
+    assert m["convergence"].item() == pytest.approx(2.0 + abs(0.5 * 2.0 - 1.0))
+    obj.end_step(1)
+    assert obj.k == pytest.approx(0.25 + 0.1 * (0.5 * 2.0 - 1.0))
+    assert obj.state_dict() == {"k": obj.k}
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(EbganError, match="gamma"):
+        BEGAN(gamma=0.0)
+    with pytest.raises(EbganError, match="lambda_k"):
+        Config(objective="began", lambda_k=-1).resolve()
+    with pytest.raises(EbganError, match="margin_schedule"):
+        Config(objective="began", margin_schedule="linear", margin_decay_steps=10).resolve()
+
+
+def _cfg(**kw):
+    base = dict(
+        objective="began", model="dcgan", model_args={"width_g": 8, "width_d": 8, "embedding_dim": 4},
+        image_size=16, latent_dim=8, batch_size=8, steps=6, lambda_k=0.05, device="cpu",
+        log_every=1, sample_every=0, checkpoint_every=0,
+    )
+    return Config(**{**base, **kw}).resolve()
+
+
+def test_smoke_run_keeps_k_in_unit_interval():
+    trainer = Trainer(_cfg(), synthetic_images(32, size=16))
+    ks = []
+    for _ in range(6):
+        metrics = trainer.train_step()
+        assert all(torch.isfinite(v).all() for v in metrics.values())
+        ks.append(trainer.objective.k)
+    assert all(0.0 <= k <= 1.0 for k in ks) and any(k > 0 for k in ks)
+    assert "convergence" in metrics and "k" in metrics
+
+
+def test_k_survives_a_checkpoint(tmp_path):
+    data = synthetic_images(32, size=16)
+    cfg = _cfg()
+    first = Trainer(cfg, data, run_dir=tmp_path / "a")
+    first.train(steps=3, progress=False)
+    k_at_3 = first.objective.k
+    resumed = Trainer(cfg, data, run_dir=tmp_path / "a", resume=True)
+    assert resumed.objective.k == k_at_3 and k_at_3 > 0
+    resumed.train(steps=6, progress=False)
+    straight = Trainer(cfg, data, run_dir=tmp_path / "b")
+    straight.train(steps=6, progress=False)
+    assert resumed.objective.k == straight.objective.k
+    for a, b in zip(resumed.D.state_dict().values(), straight.D.state_dict().values()):
+        assert torch.equal(a, b)
