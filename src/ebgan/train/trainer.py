@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ebgan.config import Config
+from ebgan.config import Config, config_diff
 from ebgan.data import EpochBatches
 from ebgan.errors import EbganError
 from ebgan.generator_io import export_generator
@@ -90,6 +90,11 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         state = ckpt.load_checkpoint(path)
+        saved = state["config"]
+        changed = sorted(config_diff(Config(**saved), self.cfg)) if set(saved) == set(Config.keys()) else ["keys"]
+        if changed:
+            raise EbganError(f"{path} was written by a run with another config ({', '.join(changed)} differ): "
+                             "it comes from another model or run")
         ckpt.load_module_state(self.G, state["G"], "generator", path)
         ckpt.load_module_state(self.D, state["D"], "discriminator", path)
         self.opt_g.load_state_dict(state["opt_g"])
