@@ -12,6 +12,7 @@ from ebgan.errors import EbganError
 COMMANDS = [
     "ebgan.commands.train",
     "ebgan.commands.sample",
+    "ebgan.commands.compare",
 ]
 
 

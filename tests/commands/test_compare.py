@@ -1,0 +1,125 @@
+"""``ebgan compare``: budgets, equal-budget runs as ordinary run folders, table, image, resume."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from ebgan.cli import main
+from ebgan.commands.compare import Budget, compare, evaluate_run, parse_budget
+from ebgan.errors import EbganError
+from ebgan.generator_io import load_generator
+from tests.conftest import synthetic_images
+
+PRESETS = {
+    "gan": {"model": "mlp", "model_args": {"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32}},
+    "began": {"model": "dcgan", "model_args": {"width_g": 4, "width_d": 4, "embedding_dim": 4}, "lambda_k": 0.05},
+    "ebgan-pt": {"model": "dcgan", "model_args": {"width_g": 4, "width_d": 4}},
+}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for i, img in enumerate(synthetic_images(24, size=16)):
+        Image.fromarray(img[0].numpy()).save(images / f"{i:02d}.png")
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    for objective, values in PRESETS.items():
+        common = {"image_size": 16, "channels": 1, "latent_dim": 8, "batch_size": 8, "log_every": 1}
+        (presets / f"tiny-{objective}.yaml").write_text(yaml.safe_dump({**common, **values}))
+    return SimpleNamespace(dataset=f"folder:{images}", data_root=None, preset_dir=str(presets), preset_prefix="tiny",
+                           eval_n=16, no_eval=True, device="cpu", seeds=2, out=str(tmp_path / "cmp"))
+
+
+def args_for(setup, **kw):
+    return SimpleNamespace(**{**vars(setup), **kw})
+
+
+def test_parse_budget():
+    assert parse_budget("15m") == Budget("seconds", 900)
+    assert parse_budget("90s") == Budget("seconds", 90)
+    assert parse_budget("1h30m") == Budget("seconds", 5400)
+    assert parse_budget("2000") == Budget("steps", 2000)
+    for bad in ("", "15 minutes", "0", "-5", "m15", "0s"):
+        with pytest.raises(EbganError):
+            parse_budget(bad)
+
+
+def test_step_budget_table_image_and_skip(setup, capsys):
+    args = args_for(setup, objectives="gan,began,ebgan", budget="3")
+    results = compare(args)
+    rows = {r["objective"]: r for r in results["rows"]}
+    assert list(rows) == ["gan", "began", "ebgan"]
+    assert rows["gan"]["seeds"] == 2 and rows["gan"]["steps"] == {"mean": 3.0, "std": 0.0}
+    assert rows["ebgan"]["preset"] == "tiny-ebgan-pt.yaml with pt_weight 0"  # ablation of the pull-away term
+    assert rows["began"]["images_per_s"]["mean"] > 0
+    out = setup.out
+    run = f"{out}/began/seed1"
+    assert load_generator(run).latent_dim == 8  # an ordinary run folder
+    cfg = yaml.safe_load(open(f"{run}/config.yaml"))
+    assert cfg["seed"] == 1 and cfg["objective"] == "began"
+    assert "| began |" in open(f"{out}/results.md").read()
+    assert json.load(open(f"{out}/results.json"))["budget"] == "3 steps"
+    assert open(f"{out}/samples.png", "rb").read(4) == b"\x89PNG"
+    before = open(f"{run}/checkpoint.pt", "rb").read()
+    again = compare(args_for(setup, objectives="gan,began,ebgan", budget="3"), log=print)
+    assert open(f"{run}/checkpoint.pt", "rb").read() == before  # finished runs are skipped
+    assert "skipped" not in json.dumps(again["rows"])
+    with pytest.raises(EbganError, match="budget"):
+        compare(args_for(setup, objectives="gan", budget="5"))  # same folder, other budget
+
+
+def test_wall_clock_budget_stops_cleanly(setup):
+    args = args_for(setup, objectives="gan", budget="1s", seeds=1)
+    results = compare(args)
+    record = json.load(open(f"{setup.out}/gan/seed0/budget.json"))
+    assert record["finished"] and record["steps"] >= 1
+    assert 1.0 <= record["train_seconds"] < 10.0
+    assert results["runs"][0]["steps"] == record["steps"]
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(setup, monkeypatch):
+    from ebgan.objectives.began import BEGAN
+
+    original = BEGAN.end_step
+
+    def killed_at_4(self, step):
+        original(self, step)
+        if step == 4:
+            raise KeyboardInterrupt  # the process dies after step 4, before it is saved
+    monkeypatch.setattr(BEGAN, "end_step", killed_at_4)
+    args = args_for(setup, objectives="began", budget="6", seeds=1)
+    with pytest.raises(KeyboardInterrupt):
+        compare(args, checkpoint_seconds=0)  # a checkpoint after every step
+    record = json.load(open(f"{setup.out}/began/seed0/budget.json"))
+    assert record["steps"] == 3 and not record["finished"]
+    monkeypatch.setattr(BEGAN, "end_step", original)
+    lines = []
+    compare(args, checkpoint_seconds=0, log=lines.append)
+    assert any("resumed from step 3" in line for line in lines)
+    straight = compare(args_for(setup, objectives="began", budget="6", seeds=1, out=setup.out + "-b"))
+    assert straight["runs"][0]["steps"] == 6
+    a = torch.load(f"{setup.out}/began/seed0/checkpoint.pt", weights_only=True)
+    b = torch.load(f"{setup.out}-b/began/seed0/checkpoint.pt", weights_only=True)
+    assert a["objective"]["k"] == b["objective"]["k"]
+    assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
+
+
+def test_scores_unavailable_is_reported_not_fatal(setup):
+    compare(args_for(setup, objectives="gan", budget="2", seeds=1))
+    scores = evaluate_run(f"{setup.out}/gan/seed0", setup.dataset, None, 16)
+    assert "error" in scores
+    results = compare(args_for(setup, objectives="gan", budget="2", seeds=1, no_eval=False))
+    assert "not scored" in results["scores_note"]
+
+
+def test_cli_errors(setup, capsys):
+    assert main(["compare", "--objectives", "gan,nope", "--budget", "2", "--out", setup.out,
+                 "--dataset", setup.dataset, "--preset-dir", setup.preset_dir, "--preset-prefix", "tiny"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["compare", "--objectives", "gan", "--budget", "soon", "--out", setup.out]) == 2
