@@ -13,6 +13,8 @@ COMMANDS = [
     "ebgan.commands.train",
     "ebgan.commands.sample",
     "ebgan.commands.compare",
+    "ebgan.commands.energy",
+    "ebgan.commands.anomaly",
 ]
 
 

@@ -21,7 +21,7 @@ from ebgan.errors import EbganError
 @dataclass
 class Config:
     # --- data
-    dataset: str = "fashion-mnist"  # mnist, fashion-mnist, folder:PATH
+    dataset: str = "fashion-mnist"  # mnist, fashion-mnist, folder:PATH, toy:NAME (2-D points, see ebgan.data.toy)
     data_root: str | None = None  # folder with one sub-folder per dataset (else EBGAN_DATA, cache, /usr/share/datasets)
     data_split: str = "train"  # train or test (the offline MNIST copy has only test)
     image_size: int = 32  # images are padded or resized to this once, at load
@@ -85,6 +85,7 @@ class Config:
 
     def resolve(self) -> "Config":
         """Fill dependent defaults and validate; returns a new Config."""
+        from ebgan.data.toy import TOY_MARGIN, is_toy, toy_key
         from ebgan.nets import resolve_model_args
         from ebgan.objectives import OBJECTIVES, margin_in_units
 
@@ -99,6 +100,11 @@ class Config:
             raise EbganError("ebgan-pt needs pt_weight > 0; use --objective ebgan for no pull-away term")
         if c.channels is None and (c.dataset in ("mnist", "fashion-mnist")):
             c.channels = 1
+        if is_toy(c.dataset):  # 2-D points: image_size/fit/channels do not apply; margin in 2-D units
+            toy_key(c.dataset)
+            _check(c.model == "mlp", f"toy datasets are 2-D points and need --model mlp, got {c.model!r}")
+            if c.margin is None:
+                c.margin = margin_in_units(TOY_MARGIN, c.energy, (2,))
         if c.margin is None:
             c.margin = margin_in_units(10.0, c.energy, (c.channels or 1, c.image_size, c.image_size))
         _resolve_objective_options(c)

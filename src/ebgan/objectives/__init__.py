@@ -50,6 +50,12 @@ def _magan(cfg) -> Objective:
     return MAGAN(pretrain_steps=cfg.pretrain_steps, energy=cfg.energy)
 
 
+def _autoencoder(cfg) -> Objective:
+    from ebgan.objectives.autoencoder import Autoencoder
+
+    return Autoencoder(energy=cfg.energy)
+
+
 # name -> builder from a resolved Config
 OBJECTIVES = {
     "ebgan-pt": _ebgan,
@@ -59,6 +65,7 @@ OBJECTIVES = {
     "gan": _gan,
     "dcgan": _gan,  # the GAN loss on the dcgan networks (Radford et al. 2016)
     "wgan-gp": _wgan_gp,
+    "autoencoder": _autoencoder,  # EBGAN's D on real data only: the anomaly baseline
 }
 
 

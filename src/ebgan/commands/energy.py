@@ -1,0 +1,206 @@
+"""``ebgan energy``: look at and use a run's energy function D(x).
+
+  train      train a toy run (as ``ebgan train``) recording energy frames for the strip
+  surface    heat map of D over the plane for a 2-D toy run, real and generated points on top
+  score      energy of each image (files, folders, .npz) or toy point (.npz 'points')
+  histogram  energies of real test images, generated images and another dataset's images
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from ebgan.errors import EbganError
+
+
+def register(sub) -> None:
+    from ebgan.commands.config_args import add_config_flags
+
+    p = sub.add_parser("energy", help="energy surfaces, image scores and histograms from a run's D", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    esub = p.add_subparsers(dest="energy_command", required=True, metavar="SUBCOMMAND")
+
+    t = esub.add_parser("train", help="train like 'ebgan train', recording the energy surface every --frames-every steps")
+    t.add_argument("--config", help="preset YAML file (e.g. configs/toy-8gaussians-ebgan-pt.yaml)")
+    t.add_argument("--out", required=True, help="run folder to create")
+    t.add_argument("--frames-every", type=int, default=0, help="steps between frames (default: steps / 8)")
+    t.add_argument("--no-progress", action="store_true")
+    add_config_flags(t)
+    t.set_defaults(func=run_train, resume=None, dry_run=False)
+
+    s = esub.add_parser("surface", help="energy heat map of a 2-D toy run (+ a strip of frames if recorded)")
+    s.add_argument("--run", required=True, help="run folder of a toy:NAME run")
+    s.add_argument("--out", required=True, help="PNG to write; the strip goes to OUT_frames.png")
+    s.add_argument("--n", type=int, default=1000, help="real and generated points to draw")
+    s.add_argument("--extent", type=float, default=1.2, help="half-width of the plotted square")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=run_surface)
+
+    c = esub.add_parser("score", help="energy of each image or point")
+    c.add_argument("--run", required=True, help="run folder")
+    c.add_argument("inputs", nargs="+", help="image files, folders of images, or .npz files (uint8 'images')")
+    c.add_argument("--fit", choices=("pad", "resize"),
+                   help="bring images of another size to the run's size this way (default: refuse other sizes)")
+    c.add_argument("--out", help="write scores to a .csv or .json file instead of printing them")
+    c.add_argument("--batch-size", type=int, default=500)
+    c.add_argument("--device", default="cpu")
+    c.set_defaults(func=run_score)
+
+    h = esub.add_parser("histogram", help="energy histogram: real test, generated, and another dataset's images")
+    h.add_argument("--run", required=True, help="run folder of an image run")
+    h.add_argument("--out", required=True, help="PNG to write")
+    h.add_argument("--other", help="another dataset whose test split to score (e.g. mnist under a fashion-mnist model)")
+    h.add_argument("--data-root", help="folder with the datasets (default: the run's data_root)")
+    h.add_argument("--n", type=int, default=2000, help="images per group (test images: the first n)")
+    h.add_argument("--json", action="store_true", help="print the summary as JSON")
+    h.add_argument("--device", default="cpu")
+    h.set_defaults(func=run_histogram)
+
+
+# ---------------------------------------------------------------------- train
+def run_train(args) -> int:
+    from ebgan.commands.train import resolve_config
+    from ebgan.data import load_training_data
+    from ebgan.data.toy import is_toy
+    from ebgan.energy.surface import EnergyFrames
+    from ebgan.report import write_report
+    from ebgan.train import Trainer
+
+    cfg = resolve_config(args)
+    if not is_toy(cfg.dataset):
+        raise EbganError(f"energy frames are drawn on the plane: use a toy:NAME dataset, not {cfg.dataset!r}")
+    if args.frames_every < 0:
+        raise EbganError(f"--frames-every must be >= 0, got {args.frames_every}")
+    data = load_training_data(cfg)
+    trainer = Trainer(cfg, data, run_dir=Path(args.out))
+    trainer.hooks.append(EnergyFrames(args.frames_every or max(1, cfg.steps // 8)))
+    trainer.train(progress=not args.no_progress)
+    write_report(Path(args.out), cfg)
+    print(f"trained {cfg.objective} on {cfg.dataset} to step {trainer.step}; "
+          f"draw it with: ebgan energy surface --run {args.out} --out surface.png")
+    return 0
+
+
+# ---------------------------------------------------------------------- surface
+def run_surface(args) -> int:
+    from ebgan.data.toy import make_toy
+    from ebgan.energy.model import load_energy_model
+    from ebgan.energy.surface import load_frames, plot_frames, plot_surface
+    from ebgan.generator_io import load_generator, sample_images
+
+    if args.n < 0 or args.extent <= 0:
+        raise EbganError("--n must be >= 0 and --extent > 0")
+    model = load_energy_model(args.run, device=args.device)
+    if not model.is_toy:
+        raise EbganError(f"{args.run} is an image run ({model.cfg.dataset}); energy surfaces need a toy:NAME run. "
+                         "For images use 'ebgan energy score' or 'ebgan energy histogram'")
+    real = make_toy(model.cfg.dataset, n=max(args.n, 1), seed=model.cfg.seed + 1000).numpy()[: args.n]
+    fake = sample_images(load_generator(args.run, device=args.device), max(args.n, 1), seed=0).numpy()[: args.n]
+    out = plot_surface(model, args.out, real=real, fake=fake, extent=args.extent)
+    print(f"wrote {out}")
+    frames = load_frames(args.run)
+    if frames is not None:
+        strip = plot_frames(frames, out.with_name(out.stem + "_frames.png"), real=real[:500])
+        print(f"wrote {strip} ({len(frames['steps'])} frames recorded)")
+    return 0
+
+
+# ---------------------------------------------------------------------- score
+def run_score(args) -> int:
+    import torch
+
+    from ebgan.energy.inputs import fit_to, read_inputs
+    from ebgan.energy.model import load_energy_model
+
+    model = load_energy_model(args.run, device=args.device)
+    names, items = read_inputs(args.inputs, channels=model.input_shape[0] if not model.is_toy else 1)
+    if model.is_toy and any(t.dtype == torch.uint8 for t in items):
+        raise EbganError(f"{args.run} is a 2-D toy run: score an .npz with float 'points' (N, 2), not images")
+    if not model.is_toy:
+        items = [fit_to(t, model.input_shape[-1], args.fit) for t in items]
+        bad = [(n, tuple(t.shape[1:])) for n, t in zip(_first_names(names, items), items)
+               if tuple(t.shape[1:]) != model.input_shape]
+        if bad:
+            name, shape = bad[0]
+            raise EbganError(
+                f"{name} has shape {shape} but the run's D takes {model.input_shape} "
+                f"({len(bad)} input(s) differ); pass --fit {model.cfg.fit} to fit them as training did"
+            )
+    energies = torch.cat([model.energies(t, args.batch_size) for t in items]).tolist()
+    rows = list(zip(names, energies))
+    if args.out:
+        _write_scores(rows, Path(args.out))
+        print(f"wrote {len(rows)} energies to {args.out}")
+    else:
+        for name, e in rows:
+            print(f"{e:.6g}\t{name}")
+    return 0
+
+
+def _first_names(names: list[str], items) -> list[str]:
+    """The name of the first sample of each item (items are files or whole .npz batches)."""
+    out, i = [], 0
+    for t in items:
+        out.append(names[i])
+        i += t.shape[0]
+    return out
+
+
+def _write_scores(rows, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps([{"input": n, "energy": e} for n, e in rows], indent=1) + "\n")
+    elif out.suffix.lower() == ".csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["input", "energy"])
+        w.writerows(rows)
+        out.write_text(buf.getvalue())
+    else:
+        raise EbganError(f"--out must end in .csv or .json, got {out.name}")
+
+
+# ---------------------------------------------------------------------- histogram
+def run_histogram(args) -> int:
+    from ebgan.data.sources import load_images
+    from ebgan.energy.histogram import plot_histogram
+    from ebgan.energy.model import load_energy_model
+    from ebgan.energy.scores import auroc
+    from ebgan.generator_io import load_generator, sample_images
+
+    if args.n < 2:
+        raise EbganError(f"--n must be at least 2, got {args.n}")
+    model = load_energy_model(args.run, device=args.device)
+    cfg = model.cfg
+    if model.is_toy:
+        raise EbganError(f"{args.run} is a toy run; use 'ebgan energy surface' for it")
+    kw = dict(data_root=args.data_root or cfg.data_root, image_size=cfg.image_size, fit=cfg.fit, channels=cfg.channels)
+    real = load_images(cfg.dataset, split="test", **kw).images[: args.n]
+    fake = sample_images(load_generator(args.run, device=args.device), args.n, seed=0)
+    groups = {f"{cfg.dataset} test": model.energies(real).numpy(), "generated": model.energies(fake).numpy()}
+    if args.other:
+        other = load_images(args.other, split="test", **kw).images[: args.n]
+        groups[f"{args.other} test"] = model.energies(other).numpy()
+    out = plot_histogram(groups, args.out, title=f"{cfg.objective} on {cfg.dataset}, step {model.step}")
+    import numpy as np
+
+    base = groups[f"{cfg.dataset} test"]
+    summary = {"plot": str(out), "mean_energy": {k: float(np.mean(v)) for k, v in groups.items()}, "auroc_vs_real_test": {}}
+    for name, v in groups.items():
+        if name != f"{cfg.dataset} test":
+            labels = np.r_[np.zeros(len(base)), np.ones(len(v))]
+            summary["auroc_vs_real_test"][name] = auroc(np.r_[base, v], labels)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {out}")
+        for name, v in groups.items():
+            extra = summary["auroc_vs_real_test"].get(name)
+            tail = f"  AUROC vs {cfg.dataset} test (higher energy = outlier): {extra:.3f}" if extra is not None else ""
+            print(f"  {name:>22}: mean energy {np.mean(v):.3f}{tail}", file=sys.stdout)
+    return 0

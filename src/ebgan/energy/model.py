@@ -1,0 +1,111 @@
+"""A run's discriminator as an energy function: low on the data, high off it.
+
+    from ebgan.energy import load_energy_model
+    model = load_energy_model("runs/fmnist")          # D from checkpoint.pt, eval mode
+    e = model.energies(images)                        # uint8 or [-1, 1] float (N, C, H, W), or (N, 2) points
+
+The energy is the run's objective's own ``energy`` (for EBGAN the paper's
+||Dec(Enc(x)) - x||, eq. 13), computed with D in eval mode: BatchNorm uses its running
+statistics, so a sample's energy does not depend on the rest of its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ebgan.config import Config
+from ebgan.errors import EbganError
+from ebgan.objectives import Objective, build_objective
+from ebgan.train.checkpoint import load_checkpoint, load_module_state
+from ebgan.train.run_dir import CHECKPOINT
+
+
+@dataclass
+class EnergyModel:
+    D: nn.Module
+    objective: Objective
+    cfg: Config
+    input_shape: tuple[int, ...]  # (C, H, W) for images, (2,) for toy points
+    step: int
+    device: torch.device
+
+    @property
+    def is_toy(self) -> bool:
+        return len(self.input_shape) == 1
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Check the shape and bring uint8 images to [-1, 1]; floats are taken as they are."""
+        x = torch.as_tensor(x)
+        if tuple(x.shape[1:]) != self.input_shape:
+            what = "points" if self.is_toy else "images"
+            raise EbganError(
+                f"the run's discriminator takes {what} of shape {self.input_shape}, got {tuple(x.shape[1:])}"
+                + ("" if self.is_toy else "; fit them to the run's size first (ebgan energy score --fit pad|resize)")
+            )
+        if x.dtype == torch.uint8:
+            return x.float().div(127.5).sub(1.0)
+        return x.float()
+
+    @torch.no_grad()
+    def energies(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Per-sample energies (N,) as float32 on the CPU."""
+        x = self.prepare(x)
+        if x.shape[0] == 0:
+            return torch.zeros(0)
+        was_training = self.D.training
+        self.D.eval()
+        out = [
+            self.objective.energy(self.D, x[i : i + batch_size].to(self.device)).float().cpu()
+            for i in range(0, x.shape[0], batch_size)
+        ]
+        self.D.train(was_training)
+        return torch.cat(out)
+
+
+def model_from_modules(D: nn.Module, objective: Objective, cfg: Config, input_shape, step: int = 0) -> EnergyModel:
+    """An EnergyModel around networks in memory (e.g. a Trainer's), without a run folder."""
+    device = next(D.parameters()).device
+    return EnergyModel(D, objective, cfg, tuple(input_shape), step, device)
+
+
+def input_shape_of(cfg: Config) -> tuple[int, ...]:
+    from ebgan.data.toy import is_toy
+
+    if is_toy(cfg.dataset):
+        return (2,)
+    # resolve() sets 1 for the MNIST family; image folders load as RGB unless channels is set
+    return (cfg.channels or 3, cfg.image_size, cfg.image_size)
+
+
+def load_energy_model(run: str | Path, device: str | torch.device = "cpu") -> EnergyModel:
+    """D and the objective of a run folder (from its checkpoint.pt), ready to score."""
+    from ebgan.nets import build_discriminator
+
+    folder = Path(run)
+    if not folder.is_dir():
+        raise EbganError(f"run folder {folder} does not exist; pass a folder written by 'ebgan train'")
+    state = load_checkpoint(folder / CHECKPOINT)
+    cfg = Config.from_dict(state["config"], str(folder / CHECKPOINT))
+    objective = build_objective(cfg)
+    objective.load_state_dict(state.get("objective", {}))
+    input_shape = input_shape_of(cfg)
+    D = build_discriminator(cfg.model, objective.discriminator_kind, input_shape, cfg.model_args)
+    load_module_state(D, state["D"], "discriminator", folder / CHECKPOINT)
+    device = torch.device(device)
+    D = D.to(device).eval()
+    model = EnergyModel(D, objective, cfg, input_shape, int(state.get("step", 0)), device)
+    try:  # an objective without an energy fails here, not at the first score
+        model.energies(torch.zeros(2, *input_shape))
+    except NotImplementedError as e:
+        raise EbganError(f"objective {cfg.objective!r} of {folder} defines no energy to score with") from e
+    return model
+
+
+def energies(run_or_model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Energies of a tensor under a run folder (path) or a loaded EnergyModel."""
+    model = run_or_model if isinstance(run_or_model, EnergyModel) else load_energy_model(run_or_model)
+    return model.energies(x, batch_size)

@@ -1,0 +1,42 @@
+"""A plain autoencoder: EBGAN's discriminator trained on real data alone, the baseline of
+``ebgan anomaly``.
+
+    L_D(x) = D(x) = || Dec(Enc(x)) - x ||      (the same energy as EBGAN, eq. 13; no hinge)
+
+There is no adversarial term: the generator gets no loss and stays at its
+initialisation (the trainer still builds it, so runs look like any other run). The only
+difference from EBGAN is the missing [m - D(G(z))]^+ term, which is what the anomaly
+comparison measures.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ebgan.objectives.base import Metrics, Objective
+from ebgan.objectives.ebgan import ENERGIES, reconstruction_energy
+from ebgan.errors import EbganError
+
+
+class Autoencoder(Objective):
+    name = "autoencoder"
+    discriminator_kind = "autoencoder"
+
+    def __init__(self, energy: str = "l2"):
+        if energy not in ENERGIES:
+            raise EbganError(f"unknown energy {energy!r}; use one of {ENERGIES}")
+        self.energy_kind = energy
+
+    def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        recon, _ = D(x)
+        return reconstruction_energy(x, recon, self.energy_kind)
+
+    def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
+        e_real = self.energy(D, real)
+        loss = e_real.mean()
+        return loss, {"loss_d": loss.detach(), "energy_real": e_real.detach().mean()}
+
+    def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
+        # A constant leaf: backward touches no network, so G keeps its initial weights.
+        return torch.zeros((), device=fake.device, requires_grad=True), {}

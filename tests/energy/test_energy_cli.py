@@ -1,0 +1,94 @@
+"""``ebgan energy`` and ``ebgan anomaly``: scoring inputs, and refusals with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torchvision.io import write_png
+
+from ebgan.cli import main
+from ebgan.config import Config
+from ebgan.energy import load_energy_model
+from ebgan.train import Trainer
+from tests.conftest import synthetic_images
+
+SMALL = {"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32}
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """A 16x16 grayscale mlp run, trained 2 steps: enough to have a checkpoint to score with."""
+    folder = tmp_path_factory.mktemp("img") / "run"
+    cfg = Config(dataset="fashion-mnist", model="mlp", model_args=SMALL, image_size=16, steps=2, batch_size=8,
+                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    Trainer(cfg, synthetic_images(32, size=16), run_dir=folder).train(progress=False)
+    return folder
+
+
+def _fails(argv, capsys, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+
+
+def test_score_files_folder_and_npz(image_run, tmp_path, capsys):
+    imgs = synthetic_images(3, size=16, seed=4)
+    (tmp_path / "dir").mkdir()
+    for i, im in enumerate(imgs):
+        write_png(im, str(tmp_path / "dir" / f"{i}.png"))
+    np.savez(tmp_path / "batch.npz", images=imgs[:, 0].numpy())  # (N, H, W) is accepted
+    assert main(["energy", "score", "--run", str(image_run), str(tmp_path / "dir"), str(tmp_path / "batch.npz")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6
+    expected = load_energy_model(image_run).energies(imgs)
+    printed = torch.tensor([float(line.split("\t")[0]) for line in lines])
+    assert torch.allclose(printed[:3], expected, rtol=1e-4) and torch.allclose(printed[3:], expected, rtol=1e-4)
+    assert lines[3].endswith("batch.npz[0]")
+    out = tmp_path / "scores.json"
+    assert main(["energy", "score", "--run", str(image_run), str(tmp_path / "batch.npz"), "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["input"].endswith(f"[{i}]") for i, r in enumerate(rows)] == [True] * 3
+
+
+def test_score_wrong_size_needs_fit(image_run, tmp_path, capsys):
+    write_png(torch.randint(0, 256, (1, 12, 12), dtype=torch.uint8), str(tmp_path / "small.png"))
+    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "small.png")], capsys, "--fit pad")
+    assert main(["energy", "score", "--run", str(image_run), "--fit", "pad", str(tmp_path / "small.png")]) == 0
+
+
+def test_score_refusals(image_run, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "empty")], capsys, "no images")
+    _fails(["energy", "score", "--run", str(tmp_path / "nope"), str(tmp_path)], capsys, "does not exist")
+    _fails(["energy", "score", "--run", str(tmp_path / "empty"), str(tmp_path)], capsys, "no checkpoint")
+    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "missing.png")], capsys, "does not exist")
+    (tmp_path / "notes.txt").write_text("x")
+    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "notes.txt")], capsys, "unsupported file type")
+    np.savez(tmp_path / "wrong.npz", pictures=np.zeros((2, 16, 16), np.uint8))
+    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "wrong.npz")], capsys, "'images'")
+
+
+def test_surface_refuses_image_runs_and_anomaly_refuses_toys(image_run, tmp_path, capsys):
+    _fails(["energy", "surface", "--run", str(image_run), "--out", str(tmp_path / "s.png")], capsys, "toy:NAME")
+    _fails(["anomaly", "--dataset", "toy:8gaussians", "--normal-class", "0"], capsys, "not toy")
+    _fails(["anomaly", "--dataset", "fashion-mnist", "--normal-class", "0", "--objective", "gan"], capsys,
+           "ebgan or ebgan-pt")
+
+
+@pytest.mark.realdata
+def test_anomaly_json_on_real_data(data_root, capsys):
+    argv = ["anomaly", "--dataset", "fashion-mnist", "--data-root", str(data_root), "--normal-class", "1",
+            "--steps", "3", "--json", "--quiet"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["models"] == ["ebgan-pt", "autoencoder"]
+    row = result["classes"][0]
+    assert row["class"] == 1 and row["normal_classes"] == [1]
+    for m in result["models"]:
+        assert 0 <= row[m]["auroc"] <= 1 and 0 < row[m]["auprc"] <= 1
+        assert result["mean"][m]["auroc"] == pytest.approx(row[m]["auroc"])
+    _fails(["anomaly", "--dataset", "fashion-mnist", "--data-root", str(data_root), "--normal-class", "12"], capsys,
+           "does not exist")
