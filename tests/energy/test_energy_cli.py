@@ -20,9 +20,9 @@ SMALL = {"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32}
 
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
-    """A 16x16 grayscale mlp run, trained 2 steps: enough to have a checkpoint to score with."""
+    """A 16x16 grayscale mlp run (28x28 data resized), trained 2 steps: a checkpoint to score with."""
     folder = tmp_path_factory.mktemp("img") / "run"
-    cfg = Config(dataset="fashion-mnist", model="mlp", model_args=SMALL, image_size=16, steps=2, batch_size=8,
+    cfg = Config(dataset="fashion-mnist", model="mlp", model_args=SMALL, image_size=16, fit="resize", steps=2, batch_size=8,
                  log_every=1, sample_every=0, checkpoint_every=0).resolve()
     Trainer(cfg, synthetic_images(32, size=16), run_dir=folder).train(progress=False)
     return folder
@@ -40,7 +40,7 @@ def test_score_files_folder_and_npz(image_run, tmp_path, capsys):
     for i, im in enumerate(imgs):
         write_png(im, str(tmp_path / "dir" / f"{i}.png"))
     np.savez(tmp_path / "batch.npz", images=imgs[:, 0].numpy())  # (N, H, W) is accepted
-    assert main(["energy", "score", "--run", str(image_run), str(tmp_path / "dir"), str(tmp_path / "batch.npz")]) == 0
+    assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "dir"), str(tmp_path / "batch.npz")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 6
     expected = load_energy_model(image_run).energies(imgs)
@@ -48,34 +48,47 @@ def test_score_files_folder_and_npz(image_run, tmp_path, capsys):
     assert torch.allclose(printed[:3], expected, rtol=1e-4) and torch.allclose(printed[3:], expected, rtol=1e-4)
     assert lines[3].endswith("batch.npz[0]")
     out = tmp_path / "scores.json"
-    assert main(["energy", "score", "--run", str(image_run), str(tmp_path / "batch.npz"), "--out", str(out)]) == 0
+    assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "batch.npz"), "--out", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert [r["input"].endswith(f"[{i}]") for i, r in enumerate(rows)] == [True] * 3
 
 
 def test_score_wrong_size_needs_fit(image_run, tmp_path, capsys):
     write_png(torch.randint(0, 256, (1, 12, 12), dtype=torch.uint8), str(tmp_path / "small.png"))
-    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "small.png")], capsys, "--fit pad")
-    assert main(["energy", "score", "--run", str(image_run), "--fit", "pad", str(tmp_path / "small.png")]) == 0
+    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "small.png")], capsys, "--fit resize")
+    assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), "--fit", "pad", str(tmp_path / "small.png")]) == 0
 
 
 def test_score_refusals(image_run, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "empty")], capsys, "no images")
-    _fails(["energy", "score", "--run", str(tmp_path / "nope"), str(tmp_path)], capsys, "does not exist")
-    _fails(["energy", "score", "--run", str(tmp_path / "empty"), str(tmp_path)], capsys, "no checkpoint")
-    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "missing.png")], capsys, "does not exist")
+    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "empty")], capsys, "no images")
+    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(tmp_path / "nope"), str(tmp_path)], capsys, "does not exist")
+    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(tmp_path / "empty"), str(tmp_path)], capsys, "no checkpoint")
+    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "missing.png")], capsys, "does not exist")
     (tmp_path / "notes.txt").write_text("x")
-    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "notes.txt")], capsys, "unsupported file type")
+    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "notes.txt")], capsys, "unsupported file type")
     np.savez(tmp_path / "wrong.npz", pictures=np.zeros((2, 16, 16), np.uint8))
-    _fails(["energy", "score", "--run", str(image_run), str(tmp_path / "wrong.npz")], capsys, "'images'")
+    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "wrong.npz")], capsys, "'images'")
 
 
 def test_surface_refuses_image_runs_and_anomaly_refuses_toys(image_run, tmp_path, capsys):
     _fails(["energy", "surface", "--run", str(image_run), "--out", str(tmp_path / "s.png")], capsys, "toy:NAME")
+    _fails(["energy", "score", "--run", str(image_run), str(tmp_path)], capsys, "--bn-stats saved")
     _fails(["anomaly", "--dataset", "toy:8gaussians", "--normal-class", "0"], capsys, "not toy")
     _fails(["anomaly", "--dataset", "fashion-mnist", "--normal-class", "0", "--objective", "gan"], capsys,
            "ebgan or ebgan-pt")
+
+
+@pytest.mark.realdata
+def test_histogram_of_real_generated_and_other_dataset(image_run, data_root, tmp_path, capsys):
+    out = tmp_path / "hist.png"
+    argv = ["energy", "histogram", "--run", str(image_run), "--data-root", str(data_root), "--other", "mnist",
+            "--n", "50", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["mean_energy"]) == {"fashion-mnist test", "generated", "mnist test"}
+    assert set(summary["auroc_vs_real_test"]) == {"generated", "mnist test"}
+    assert out.stat().st_size > 1000
 
 
 @pytest.mark.realdata

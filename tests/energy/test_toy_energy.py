@@ -8,7 +8,7 @@ import torch
 
 from ebgan import Config, Trainer, load_training_data
 from ebgan.data.toy import make_toy, mixture_of
-from ebgan.energy import EnergyFrames, load_energy_model, model_from_modules, plot_surface
+from ebgan.energy import EnergyFrames, load_energy_model, model_from_modules, plot_surface, recalibrate_batchnorm
 
 FAST = dict(
     dataset="toy:8gaussians", model="mlp", model_args={"n_layer_g": 3, "size_g": 64, "n_layer_d": 3, "size_d": 64},
@@ -76,3 +76,21 @@ def test_surface_plot_is_written(trained_run, tmp_path):
     out = plot_surface(load_energy_model(folder), tmp_path / "s.png", real=make_toy("toy:8gaussians", 50).numpy(),
                        resolution=24)
     assert out.stat().st_size > 1000
+
+
+def test_batchnorm_recalibration_keeps_weights_and_the_energy_ordering(trained_run):
+    folder, _ = trained_run
+    model = load_energy_model(folder)
+    weights = {k: v.clone() for k, v in model.D.state_dict().items() if "running" not in k and "num_batches" not in k}
+    data = make_toy("toy:8gaussians", 5000, seed=0)
+    assert recalibrate_batchnorm(model.D, data, batch_size=128, max_batches=20) == 20
+    assert not model.D.training
+    for k, v in weights.items():
+        assert torch.equal(model.D.state_dict()[k], v)
+    # eval mode with recomputed statistics gives about the energy of a real training batch
+    model.D.train()
+    with torch.no_grad():
+        batch_energy = model.objective.energy(model.D, data[:128]).mean()
+    model.D.eval()
+    assert model.energies(data[:128]).mean() == pytest.approx(float(batch_energy), rel=0.15)
+    assert model.energies(data[:2000]).mean() * 1.5 < model.energies(far_points()).mean()

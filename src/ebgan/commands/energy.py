@@ -39,6 +39,7 @@ def register(sub) -> None:
     s.add_argument("--n", type=int, default=1000, help="real and generated points to draw")
     s.add_argument("--extent", type=float, default=1.2, help="half-width of the plotted square")
     s.add_argument("--device", default="cpu")
+    _bn_flags(s)
     s.set_defaults(func=run_surface)
 
     c = esub.add_parser("score", help="energy of each image or point")
@@ -49,6 +50,8 @@ def register(sub) -> None:
     c.add_argument("--out", help="write scores to a .csv or .json file instead of printing them")
     c.add_argument("--batch-size", type=int, default=500)
     c.add_argument("--device", default="cpu")
+    c.add_argument("--data-root", help="folder with the datasets, for --bn-stats train (default: the run's data_root)")
+    _bn_flags(c)
     c.set_defaults(func=run_score)
 
     h = esub.add_parser("histogram", help="energy histogram: real test, generated, and another dataset's images")
@@ -59,7 +62,44 @@ def register(sub) -> None:
     h.add_argument("--n", type=int, default=2000, help="images per group (test images: the first n)")
     h.add_argument("--json", action="store_true", help="print the summary as JSON")
     h.add_argument("--device", default="cpu")
+    _bn_flags(h)
     h.set_defaults(func=run_histogram)
+
+
+def _bn_flags(p) -> None:
+    p.add_argument("--bn-stats", choices=("train", "saved"), default="train",
+                   help="D's BatchNorm statistics: 'train' recomputes them on the run's training data for its final "
+                        "weights (default; the saved running averages trail them), 'saved' uses the checkpoint's")
+
+
+def load_model(args, check=None):
+    """The run's energy model, its BatchNorm statistics recomputed on its training data unless --bn-stats saved."""
+    from ebgan.data import load_training_data
+    from ebgan.energy.model import load_energy_model, recalibrate_batchnorm
+
+    model = load_energy_model(args.run, device=args.device)
+    if check:
+        check(model)  # refuse the wrong kind of run before loading its training data
+    if args.bn_stats == "train":
+        root = getattr(args, "data_root", None) or model.cfg.data_root
+        try:
+            data = load_training_data(model.cfg.updated(data_root=root))
+        except EbganError as e:
+            raise EbganError(f"{e}\n(needed to recompute D's BatchNorm statistics; pass --data-root, "
+                             "or --bn-stats saved to use the checkpoint's)") from e
+        recalibrate_batchnorm(model.D, data, model.cfg.batch_size)
+    return model
+
+
+def _need_toy(model) -> None:
+    if not model.is_toy:
+        raise EbganError(f"{model.cfg.dataset} run: energy surfaces need a toy:NAME run. "
+                         "For images use 'ebgan energy score' or 'ebgan energy histogram'")
+
+
+def _need_images(model) -> None:
+    if model.is_toy:
+        raise EbganError(f"{model.cfg.dataset} is a toy run; use 'ebgan energy surface' for it")
 
 
 # ---------------------------------------------------------------------- train
@@ -89,16 +129,12 @@ def run_train(args) -> int:
 # ---------------------------------------------------------------------- surface
 def run_surface(args) -> int:
     from ebgan.data.toy import make_toy
-    from ebgan.energy.model import load_energy_model
     from ebgan.energy.surface import load_frames, plot_frames, plot_surface
     from ebgan.generator_io import load_generator, sample_images
 
     if args.n < 0 or args.extent <= 0:
         raise EbganError("--n must be >= 0 and --extent > 0")
-    model = load_energy_model(args.run, device=args.device)
-    if not model.is_toy:
-        raise EbganError(f"{args.run} is an image run ({model.cfg.dataset}); energy surfaces need a toy:NAME run. "
-                         "For images use 'ebgan energy score' or 'ebgan energy histogram'")
+    model = load_model(args, check=_need_toy)
     real = make_toy(model.cfg.dataset, n=max(args.n, 1), seed=model.cfg.seed + 1000).numpy()[: args.n]
     fake = sample_images(load_generator(args.run, device=args.device), max(args.n, 1), seed=0).numpy()[: args.n]
     out = plot_surface(model, args.out, real=real, fake=fake, extent=args.extent)
@@ -115,9 +151,8 @@ def run_score(args) -> int:
     import torch
 
     from ebgan.energy.inputs import fit_to, read_inputs
-    from ebgan.energy.model import load_energy_model
 
-    model = load_energy_model(args.run, device=args.device)
+    model = load_model(args)
     names, items = read_inputs(args.inputs, channels=model.input_shape[0] if not model.is_toy else 1)
     if model.is_toy and any(t.dtype == torch.uint8 for t in items):
         raise EbganError(f"{args.run} is a 2-D toy run: score an .npz with float 'points' (N, 2), not images")
@@ -169,16 +204,13 @@ def _write_scores(rows, out: Path) -> None:
 def run_histogram(args) -> int:
     from ebgan.data.sources import load_images
     from ebgan.energy.histogram import plot_histogram
-    from ebgan.energy.model import load_energy_model
     from ebgan.energy.scores import auroc
     from ebgan.generator_io import load_generator, sample_images
 
     if args.n < 2:
         raise EbganError(f"--n must be at least 2, got {args.n}")
-    model = load_energy_model(args.run, device=args.device)
+    model = load_model(args, check=_need_images)
     cfg = model.cfg
-    if model.is_toy:
-        raise EbganError(f"{args.run} is a toy run; use 'ebgan energy surface' for it")
     kw = dict(data_root=args.data_root or cfg.data_root, image_size=cfg.image_size, fit=cfg.fit, channels=cfg.channels)
     real = load_images(cfg.dataset, split="test", **kw).images[: args.n]
     fake = sample_images(load_generator(args.run, device=args.device), args.n, seed=0)

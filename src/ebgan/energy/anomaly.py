@@ -11,6 +11,10 @@ EBGAN objective (EBGAN-PT by default), and ``autoencoder``: the same D network, 
 optimizer, steps and reconstruction energy, trained on the same images without the
 hinge on generated samples.
 
+Scores use D in eval mode after recomputing its BatchNorm statistics on the training
+images for the final weights (``recalibrate_batchnorm``): with the statistics left by
+training, one measured Trouser autoencoder scored AUROC 0.51 instead of 0.98.
+
 Cross-dataset: both models trained on a whole training split (e.g. Fashion-MNIST) score
 that dataset's test split (normal) and another dataset's test split (anomalies, e.g. MNIST).
 """
@@ -25,7 +29,7 @@ import torch
 
 from ebgan.config import Config
 from ebgan.data.sources import load_images
-from ebgan.energy.model import EnergyModel, input_shape_of, model_from_modules
+from ebgan.energy.model import EnergyModel, input_shape_of, model_from_modules, recalibrate_batchnorm
 from ebgan.energy.scores import auprc, auroc
 from ebgan.errors import EbganError
 
@@ -39,11 +43,13 @@ PROTOCOLS = ("one", "all-but-one")
 
 
 def train_energy_model(cfg: Config, images: torch.Tensor, run_dir: Path | None = None) -> EnergyModel:
-    """Train one resolved config on ``images`` with the ordinary trainer; D as an EnergyModel."""
+    """Train one resolved config on ``images`` with the ordinary trainer; D (BN recalibrated) as an EnergyModel."""
     from ebgan.train import Trainer
 
     trainer = Trainer(cfg, images, run_dir=run_dir)
     trainer.train(progress=False)
+    # Eval-mode energies need BN statistics that fit the final weights (see recalibrate_batchnorm).
+    recalibrate_batchnorm(trainer.D, images, cfg.batch_size)
     return model_from_modules(trainer.D, trainer.objective, cfg, input_shape_of(cfg), trainer.step)
 
 

@@ -3,6 +3,7 @@ files (uint8 ``images`` (N, H, W) or (N, C, H, W); for toy runs float ``points``
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ def _decode(path: Path, channels: int) -> torch.Tensor:
 
     mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
     try:
-        return decode_image(str(path), mode=mode)
+        with warnings.catch_warnings():  # torchvision's notice that its decoders move to torchcodec
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return decode_image(str(path), mode=mode)
     except RuntimeError as e:
         raise EbganError(f"cannot decode {path}: {e}; is it an image?") from e
 

@@ -6,7 +6,9 @@
 
 The energy is the run's objective's own ``energy`` (for EBGAN the paper's
 ||Dec(Enc(x)) - x||, eq. 13), computed with D in eval mode: BatchNorm uses its running
-statistics, so a sample's energy does not depend on the rest of its batch.
+statistics, so a sample's energy does not depend on the rest of its batch. The running
+statistics a run saves trail its last weights; ``recalibrate_batchnorm`` recomputes them
+on real data (the CLI does so by default, ``--bn-stats saved`` keeps the saved ones).
 """
 
 from __future__ import annotations
@@ -109,3 +111,36 @@ def energies(run_or_model, x: torch.Tensor, batch_size: int = 1000) -> torch.Ten
     """Energies of a tensor under a run folder (path) or a loaded EnergyModel."""
     model = run_or_model if isinstance(run_or_model, EnergyModel) else load_energy_model(run_or_model)
     return model.energies(x, batch_size)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(D: nn.Module, data: torch.Tensor, batch_size: int, max_batches: int = 200, seed: int = 0) -> int:
+    """Recompute D's BatchNorm running statistics on real data for its final weights ("precise BN").
+
+    During training the running averages (momentum 0.1) trail weights that keep moving, and
+    for an EBGAN they mix real and generated batches; eval-mode energies then swing from one
+    step to the next. Here each BN layer gets the plain average of the batch statistics over
+    up to ``max_batches`` batches of ``batch_size`` real samples, the statistics D normalised
+    real batches with in training. Returns the number of batches used.
+    """
+    norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    if data.shape[0] < batch_size:
+        raise EbganError(f"BatchNorm recalibration needs at least {batch_size} samples, got {data.shape[0]}")
+    device = next(D.parameters()).device
+    saved = [(m, m.momentum) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # None: cumulative average over the batches below
+    was_training = D.training
+    D.train()
+    order = torch.randperm(data.shape[0], generator=torch.Generator().manual_seed(seed))
+    n_batches = min(max_batches, data.shape[0] // batch_size)
+    for i in range(n_batches):
+        batch = data[order[i * batch_size : (i + 1) * batch_size]].to(device)
+        D(batch.float().div(127.5).sub(1.0) if batch.dtype == torch.uint8 else batch.float())
+    for m, momentum in saved:
+        m.momentum = momentum
+    D.train(was_training)
+    return n_batches

@@ -2,7 +2,8 @@
 generated points on top, and the same picture at moments during training.
 
 Frames over training are recorded by ``EnergyFrames``, a trainer hook: every ``every``
-steps it evaluates D (eval mode, no gradients) on the fixed grid and G on fixed noise,
+steps it evaluates a copy of D (eval mode, BatchNorm statistics recomputed on real data,
+no gradients) on the fixed grid and G on fixed noise,
 and rewrites ``energy_frames.npz`` in the run folder. Recording energy grids rather
 than D snapshots keeps the file small (a 96x96 float32 grid is 36 kB a frame), needs no
 network code to draw, and leaves training untouched: the hook draws its noise from its
@@ -54,9 +55,13 @@ class EnergyFrames:
     def __call__(self, trainer) -> None:
         if trainer.step != 1 and trainer.step % self.every and trainer.step != trainer.cfg.steps:
             return None
-        from ebgan.energy.model import model_from_modules
+        import copy
 
-        model = model_from_modules(trainer.D, trainer.objective, trainer.cfg, trainer.image_shape, trainer.step)
+        from ebgan.energy.model import model_from_modules, recalibrate_batchnorm
+
+        D = copy.deepcopy(trainer.D)  # recalibrate a copy: the run's own BN buffers stay as training left them
+        recalibrate_batchnorm(D, trainer.batches.images, trainer.cfg.batch_size, max_batches=50)
+        model = model_from_modules(D, trainer.objective, trainer.cfg, trainer.image_shape, trainer.step)
         grid, _ = energy_grid(model, self.extent, self.resolution)
         g = torch.Generator().manual_seed(self.z_seed)  # own noise: the run's RNG streams are untouched
         z = torch.randn(self.n_points, trainer.cfg.latent_dim, generator=g).to(trainer.device)
