@@ -15,6 +15,8 @@ COMMANDS = [
     "ebgan.commands.compare",
     "ebgan.commands.energy",
     "ebgan.commands.anomaly",
+    "ebgan.commands.eval",
+    "ebgan.commands.classifier",
 ]
 
 

@@ -61,8 +61,14 @@ def run(args) -> int:
     folder = Path(args.resume or args.out or "")
     if not (args.resume or args.out):
         raise EbganError("say where the run goes: --out RUN_FOLDER (or --resume RUN_FOLDER)")
+    hooks = []
+    if cfg.eval_every:  # before any file is written: a missing classifier fails here
+        from ebgan.metrics.hook import EvalHook
+
+        hooks.append(EvalHook(cfg, folder))
     data = load_training_data(cfg)  # before creating the folder: a missing dataset writes nothing
     trainer = Trainer(cfg, data, run_dir=folder, resume=bool(args.resume))
+    trainer.hooks += hooks
     if trainer.step >= cfg.steps:
         print(f"{folder} is already at step {trainer.step} of {cfg.steps}; raise --steps to extend it")
         return 0

@@ -1,0 +1,217 @@
+"""The project's own feature extractor: a small CNN classifier per MNIST-family dataset.
+
+Inception weights cannot be downloaded everywhere, so scores are computed on the
+penultimate layer of this classifier, trained on the dataset itself. The scores get the
+classifier's name as qualifier (``fid_fmnist_cls``), never the bare name FID.
+
+Cache layout (``ebgan.data.sources.cache_dir()/classifiers/<dataset>/``):
+    classifier.safetensors   the weights
+    classifier.json          architecture, test accuracy, split used, feature dim, sha256
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from ebgan.data import IDX_DATASETS, load_images, to_unit_range
+from ebgan.data.sources import cache_dir
+from ebgan.errors import EbganError
+
+WEIGHTS, SPEC = "classifier.safetensors", "classifier.json"
+SHORT_NAMES = {"mnist": "mnist_cls", "fashion-mnist": "fmnist_cls"}
+IMAGE_SHAPE = (1, 32, 32)  # the training pipeline's default: 28x28 padded to 32x32
+FIT = "pad"
+# MNIST offline has only its 10k test split: the classifier trains on this many of them.
+HOLDOUT_TRAIN = 6000
+HOLDOUT_SEED = 1234
+
+
+class Classifier(nn.Module):
+    """Three conv stages (32 -> 16 -> 8 -> 4) and a 128-d penultimate layer (the features)."""
+
+    def __init__(self, num_classes: int = 10, channels: int = 1, width: int = 16, feature_dim: int = 128):
+        super().__init__()
+
+        def stage(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                                 nn.ReLU(inplace=True), nn.MaxPool2d(2))
+
+        self.body = nn.Sequential(stage(channels, width), stage(width, 2 * width), stage(2 * width, 4 * width))
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(4 * width * 16, feature_dim), nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(feature_dim, num_classes)
+        self.arch = {"num_classes": num_classes, "channels": channels, "width": width, "feature_dim": feature_dim}
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(penultimate features, logits) for images in [-1, 1]."""
+        f = self.features(self.body(x))
+        return f, self.head(self.dropout(f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[1]
+
+
+def classifier_dir(dataset: str) -> Path:
+    return cache_dir() / "classifiers" / dataset
+
+
+def check_dataset(dataset: str) -> None:
+    if dataset not in IDX_DATASETS:
+        raise EbganError(
+            f"no feature classifier for dataset {dataset!r}; classifiers exist for {', '.join(sorted(IDX_DATASETS))}"
+        )
+
+
+# --------------------------------------------------------------------- data splits
+def classifier_splits(dataset: str, data_root) -> dict:
+    """Train / held-out test data for the classifier, and how they were obtained.
+
+    Uses the official train and test splits; when the train split is absent (offline MNIST
+    has only t10k) the test split is divided once, with a fixed seed, into a training part
+    and a held-out part. The same division is reproduced at evaluation time.
+    """
+    test = load_images(dataset, "test", data_root, image_size=IMAGE_SHAPE[1], fit=FIT)
+    try:  # torchvision may download it; offline that fails and the test split is divided instead
+        train = load_images(dataset, "train", data_root, image_size=IMAGE_SHAPE[1], fit=FIT)
+    except EbganError:
+        train = None
+    if train is not None:
+        return {"train": train.images, "train_labels": train.labels, "test": test.images,
+                "test_labels": test.labels, "split": "train", "split_note": "official train split; tested on the test split"}
+    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
+    tr, te = order[:HOLDOUT_TRAIN], order[HOLDOUT_TRAIN:]
+    return {
+        "train": test.images[tr], "train_labels": test.labels[tr],
+        "test": test.images[te], "test_labels": test.labels[te],
+        "split": f"test[{HOLDOUT_TRAIN}]",
+        "split_note": (f"the train split is absent: trained on {HOLDOUT_TRAIN} images of the test split and tested on "
+                       f"the other {len(test) - HOLDOUT_TRAIN} (random division, seed {HOLDOUT_SEED})"),
+    }
+
+
+# --------------------------------------------------------------------- training
+def train_classifier(
+    dataset: str, data_root=None, epochs: int = 4, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
+    limit: int | None = None, log=print,
+) -> dict:
+    """Train, test and cache the classifier for ``dataset``; returns its metadata."""
+    check_dataset(dataset)
+    splits = classifier_splits(dataset, data_root)
+    x, y = splits["train"], splits["train_labels"]
+    if limit:  # quick runs for tests
+        x, y = x[:limit], y[:limit]
+    torch.manual_seed(seed)
+    net = Classifier(num_classes=IDX_DATASETS[dataset][1])
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    steps_per_epoch = max(1, len(x) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        net.train()
+        order = torch.randperm(len(x), generator=gen)
+        total = 0.0
+        for i in range(steps_per_epoch):
+            idx = order[i * batch_size : (i + 1) * batch_size]
+            loss = F.cross_entropy(net(to_unit_range(x[idx])), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        log(f"epoch {epoch + 1}/{epochs}: train loss {total / steps_per_epoch:.4f}")
+    acc = accuracy(net, splits["test"], splits["test_labels"])
+    meta = {
+        "dataset": dataset,
+        "name": SHORT_NAMES[dataset],
+        "architecture": "ebgan.metrics.classifier.Classifier",
+        "arch": net.arch,
+        "image_shape": list(IMAGE_SHAPE),
+        "fit": FIT,
+        "test_accuracy": acc,
+        "split_used": splits["split"],
+        "split_note": splits["split_note"],
+        "n_train": len(x),
+        "n_test": len(splits["test"]),
+        "feature_dim": net.arch["feature_dim"],
+        "epochs": epochs,
+        "seed": seed,
+        "train_seconds": round(time.perf_counter() - t0, 1),
+    }
+    save_classifier(net.eval(), meta, classifier_dir(dataset))
+    return load_meta(dataset)
+
+
+@torch.no_grad()
+def accuracy(net: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    was = net.training
+    net.eval()
+    correct = sum(
+        int((net(to_unit_range(images[i : i + batch_size])).argmax(1) == labels[i : i + batch_size]).sum())
+        for i in range(0, len(images), batch_size)
+    )
+    net.train(was)
+    return correct / len(images)
+
+
+# --------------------------------------------------------------------- cache
+def save_classifier(net: Classifier, meta: dict, folder: Path) -> None:
+    """Weights then JSON, each via a temp file and rename: a reader never sees half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    tmp = folder / (WEIGHTS + ".tmp")
+    save_file(tensors, str(tmp))
+    meta = {**meta, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest()}
+    tmp.replace(folder / WEIGHTS)
+    (folder / (SPEC + ".tmp")).write_text(json.dumps(meta, indent=2))
+    (folder / (SPEC + ".tmp")).replace(folder / SPEC)
+
+
+def missing_message(dataset: str) -> str:
+    return (
+        f"no feature classifier cached for {dataset} (looked in {classifier_dir(dataset)}); "
+        f"train it once with: ebgan classifier train --dataset {dataset}"
+    )
+
+
+def load_meta(dataset: str) -> dict:
+    check_dataset(dataset)
+    spec = classifier_dir(dataset) / SPEC
+    if not spec.is_file() or not (classifier_dir(dataset) / WEIGHTS).is_file():
+        raise EbganError(missing_message(dataset))
+    return json.loads(spec.read_text())
+
+
+def load_classifier(dataset: str) -> tuple[Classifier, dict]:
+    """The cached classifier for ``dataset`` (eval mode, CPU) and its metadata."""
+    meta = load_meta(dataset)
+    net = Classifier(**meta["arch"])
+    try:
+        net.load_state_dict(load_file(str(classifier_dir(dataset) / WEIGHTS)))
+    except Exception as e:
+        raise EbganError(
+            f"the cached classifier in {classifier_dir(dataset)} cannot be loaded ({str(e).splitlines()[0]}); "
+            f"retrain it with: ebgan classifier train --dataset {dataset}"
+        ) from e
+    return net.eval(), meta
+
+
+@torch.no_grad()
+def classify(net: Classifier, images_uint8: torch.Tensor, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features (N, D) and float64 log p(y|x) (N, C) for uint8 images."""
+    net.eval()
+    feats, logps = [], []
+    for i in range(0, len(images_uint8), batch_size):
+        f, logits = net.forward_features(to_unit_range(images_uint8[i : i + batch_size]))
+        feats.append(f.double().numpy())
+        logps.append(torch.log_softmax(logits.double(), dim=1).numpy())  # float64: no p(y|x) underflows to 0
+    return np.concatenate(feats), np.concatenate(logps)

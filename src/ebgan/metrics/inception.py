@@ -1,0 +1,77 @@
+"""Inception-based FID/KID (torchmetrics' InceptionV3, torch-fidelity weights), offline only.
+
+The weights are never downloaded here: they come from ``--inception-weights PATH`` or
+from torch's hub cache when a previous online run left them there. Without them the
+result says so and the classifier-based scores stand alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ebgan.errors import EbganError
+from ebgan.metrics import scores
+
+WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
+
+
+def find_weights(path=None) -> Path | None:
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise EbganError(f"--inception-weights {p} does not exist; pass the torch-fidelity file {WEIGHTS_NAME}")
+        return p
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_NAME
+    return cached if cached.is_file() else None
+
+
+def build_extractor(weights: Path):
+    try:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+    except ImportError as e:
+        raise EbganError(f"Inception scores need torchmetrics and torch-fidelity ({e})") from e
+    try:
+        return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                  feature_extractor_weights_path=str(weights))
+    except Exception as e:
+        raise EbganError(f"cannot load Inception weights from {weights}: {str(e).splitlines()[0]}") from e
+
+
+@torch.no_grad()
+def inception_features(net, images_uint8: torch.Tensor, batch_size: int = 50) -> np.ndarray:
+    """2048-d pool features; grey images are repeated to 3 channels (the network resizes to 299)."""
+    out = []
+    for i in range(0, len(images_uint8), batch_size):
+        x = images_uint8[i : i + batch_size]
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        out.append(net(x.contiguous()).double().numpy())
+    return np.concatenate(out)
+
+
+def unavailable() -> dict:
+    return {
+        "available": False,
+        "message": (f"Inception FID/KID skipped: no Inception weights offline (pass --inception-weights PATH "
+                    f"to torch-fidelity's {WEIGHTS_NAME}); the classifier-based scores stand alone"),
+    }
+
+
+def inception_scores(samples: torch.Tensor, reference, path: Path, log=print, seed: int = 0) -> dict:
+    """Inception FID/KID of the samples and of the real floor images, against ``reference.test``."""
+    net = build_extractor(path)
+    log(f"Inception features for {len(samples) + len(reference.test) + len(reference.floor)} images "
+        "(slow on a CPU: 299x299 inputs)")
+    f_ref = inception_features(net, reference.test)
+    f_s, f_floor = inception_features(net, samples), inception_features(net, reference.floor)
+    ref_stats = scores.mean_cov(f_ref)
+
+    def pair(f):
+        kid, kid_std = scores.kid(f, f_ref, seed=seed)
+        return {"fid_inception": scores.frechet_distance(*scores.mean_cov(f), *ref_stats),
+                "kid_inception": kid, "kid_inception_std": kid_std}
+
+    return {"available": True, "weights": str(path), **pair(f_s), "real_vs_real": pair(f_floor)}

@@ -1,0 +1,236 @@
+"""The classifier, ``ebgan eval`` and the ``--eval-every`` hook, end to end.
+
+Tests that need Fashion-MNIST skip when it is absent. A tiny classifier (a few seconds
+of training) is cached once per module in its own cache folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from ebgan.cli import main
+from ebgan.config import Config
+from ebgan.errors import EbganError
+from ebgan.metrics.classifier import Classifier, load_classifier, train_classifier
+from ebgan.metrics.evaluate import ClassifierScorer
+from ebgan.metrics.hook import EvalHook
+from tests.conftest import real_data_root, synthetic_images
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    """A cache folder holding a quickly trained Fashion-MNIST classifier (weak but real)."""
+    root = real_data_root()
+    if root is None:
+        pytest.skip("no Fashion-MNIST files")
+    cache = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(cache))
+    try:
+        meta = train_classifier("fashion-mnist", root, epochs=2, limit=3000, log=lambda m: None)
+    finally:
+        mp.undo()
+    return cache, root, meta
+
+
+@pytest.fixture
+def with_classifier(tiny_cache, monkeypatch):
+    cache, root, meta = tiny_cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return root, meta
+
+
+class OneImageGenerator(nn.Module):
+    """A fully collapsed generator: the same image for every z."""
+
+    def __init__(self, image: torch.Tensor):
+        super().__init__()
+        self.latent_dim, self.image_shape = 4, tuple(image.shape)
+        self.register_buffer("image", image)
+        self.dummy = nn.Parameter(torch.zeros(1))  # sample_images reads the device from a parameter
+
+    def forward(self, z):
+        return self.image.expand(z.shape[0], *self.image_shape)
+
+
+# ------------------------------------------------------------------ classifier
+def test_classifier_features_and_logits_have_the_documented_shapes():
+    f, logits = Classifier().forward_features(torch.zeros(5, 1, 32, 32))
+    assert f.shape == (5, 128) and logits.shape == (5, 10)
+
+
+def test_cached_classifier_records_its_accuracy_and_split(with_classifier):
+    _, meta = with_classifier
+    net, loaded = load_classifier("fashion-mnist")
+    assert loaded == meta
+    assert meta["split_used"] == "train" and meta["feature_dim"] == 128 and meta["n_test"] == 10000
+    assert 0.5 < meta["test_accuracy"] <= 1.0  # 3000 images, 2 epochs: weak but far above chance
+
+
+def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(data_root, monkeypatch, tmp_path):
+    if not (data_root / "mnist").is_dir() or (data_root / "mnist" / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("needs the offline MNIST copy that has only the test split")
+    # Any download attempt for the absent train split must fail fast and offline.
+    monkeypatch.setattr("ebgan.data.sources._download_idx", lambda name, split: None)
+    meta = train_classifier("mnist", data_root, epochs=1, limit=500, log=lambda m: None)
+    assert meta["split_used"] == "test[6000]" and meta["n_test"] == 4000
+    assert "train split is absent" in meta["split_note"]
+
+
+# ------------------------------------------------------------------ the collapse test
+def test_one_image_generator_scores_far_worse_than_real_data(with_classifier):
+    from ebgan.data import load_images, to_unit_range
+    from ebgan.generator_io import sample_images
+    from ebgan.data import to_uint8
+
+    root, _ = with_classifier
+    scorer = ClassifierScorer("fashion-mnist", root)
+    real = load_images("fashion-mnist", "train", root).images[torch.randperm(60000)[:2000]]
+    G = OneImageGenerator(to_unit_range(real[:1])[0])
+    collapsed = to_uint8(sample_images(G, 2000, seed=0))
+    r, c = scorer.score(real), scorer.score(collapsed)
+    assert c["frechet"] > 20 * r["frechet"]
+    assert c["modes"] == 1 and r["modes"] == 10
+    assert c["kl_uniform"] == pytest.approx(math.log(10)) and r["kl_uniform"] < 0.1
+    assert c["recall"] < 0.01 < 0.5 < r["recall"]
+    assert c["is"] == pytest.approx(1.0) and r["is"] > 3
+
+
+# ------------------------------------------------------------------ ebgan eval: errors
+def _eval(argv, capsys):
+    code = main(["eval", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing_key", "no 'images' array"),
+    ("wrong_size", "expected (N, 1, 32, 32)"),
+    ("wrong_channels", "expected (N, 1, 32, 32)"),
+    ("float", "expected uint8"),
+    ("empty_folder", "holds no .png files"),
+    ("missing_file", "does not exist"),
+])
+def test_eval_bad_input_is_one_clear_line(case, message, tmp_path, capsys):
+    path = tmp_path / "s.npz"
+    if case == "missing_key":
+        np.savez(path, pictures=np.zeros((20, 1, 32, 32), np.uint8))
+    elif case == "wrong_size":
+        np.savez(path, images=np.zeros((20, 1, 28, 28), np.uint8))
+    elif case == "wrong_channels":
+        np.savez(path, images=np.zeros((20, 3, 32, 32), np.uint8))
+    elif case == "float":
+        np.savez(path, images=np.zeros((20, 1, 32, 32), np.float32))
+    elif case == "empty_folder":
+        path = tmp_path / "empty"
+        path.mkdir()
+    else:
+        path = tmp_path / "nothing.npz"
+    code, out, err = _eval(["--samples", str(path), "--dataset", "fashion-mnist"], capsys)
+    assert code != 0 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_unknown_dataset(tmp_path, capsys):
+    code, _, err = _eval(["--samples", str(tmp_path), "--dataset", "cifar-11"], capsys)
+    assert code != 0 and "cifar-11" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_without_classifier_names_the_command_to_run(tmp_path, capsys, data_root):
+    np.savez(tmp_path / "s.npz", images=np.zeros((20, 1, 32, 32), np.uint8))
+    code, _, err = _eval(["--samples", str(tmp_path / "s.npz"), "--dataset", "fashion-mnist"], capsys)
+    assert code != 0 and "ebgan classifier train --dataset fashion-mnist" in err
+
+
+def test_train_eval_every_without_classifier_fails_before_writing_anything(tmp_path, capsys):
+    code = main(["train", "--dataset", "fashion-mnist", "--eval-every", "10", "--steps", "20",
+                 "--out", str(tmp_path / "run")])
+    assert code != 0 and "ebgan classifier train --dataset fashion-mnist" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ ebgan eval: results
+def test_eval_json_has_every_key_and_is_deterministic(with_classifier, tmp_path, capsys):
+    from ebgan.data import load_images
+    from ebgan.commands.sample import write_samples
+
+    root, _ = with_classifier
+    images = load_images("fashion-mnist", "test", root).images[:300].numpy()
+    write_samples(images, tmp_path / "s.npz", "npz")
+    write_samples(images, tmp_path / "pngs", "png")
+    argv = ["--dataset", "fashion-mnist", "--data-root", str(root), "--json"]
+    code, out, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv], capsys)
+    assert code == 0 and len(out.strip().splitlines()) == 1
+    r = json.loads(out)
+    for key in ("frechet", "kid", "is", "i_prime", "precision", "recall", "modes", "kl_uniform",
+                "feature_extractor", "n", "real_vs_real"):
+        assert key in r, key
+    assert r["n"] == 300 and r["frechet_name"] == "fid_fmnist_cls" and r["real_vs_real"]["n"] == 300
+    assert r["inception"]["available"] is False and "--inception-weights" in r["inception"]["message"]
+    _, again, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv], capsys)
+    _, from_png, _ = _eval(["--samples", str(tmp_path / "pngs"), *argv], capsys)
+    assert again == out
+    assert json.loads(from_png) | {"source": ""} == r | {"source": ""}  # same images as PNG, same scores
+    code, table, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv[:-1]], capsys)
+    assert code == 0 and "fid_fmnist_cls" in table and "real vs real" in table
+
+
+def test_eval_missing_inception_weights_path_is_an_error(with_classifier, tmp_path, capsys):
+    root, _ = with_classifier
+    np.savez(tmp_path / "s.npz", images=np.zeros((20, 1, 32, 32), np.uint8))
+    code, _, err = _eval(["--samples", str(tmp_path / "s.npz"), "--dataset", "fashion-mnist",
+                          "--inception-weights", str(tmp_path / "nope.pth")], capsys)
+    assert code != 0 and "nope.pth does not exist" in err
+
+
+# ------------------------------------------------------------------ the training hook
+def test_eval_hook_logs_scores_and_keeps_the_best_generator(with_classifier, tmp_path):
+    from ebgan.generator_io import load_generator
+    from ebgan.train import Trainer
+    from ebgan.train.run_dir import read_metrics
+
+    root, _ = with_classifier
+    cfg = Config(dataset="fashion-mnist", data_root=str(root), steps=4, batch_size=8, eval_every=2,
+                 log_every=2, sample_every=0, checkpoint_every=0).resolve()
+    trainer = Trainer(cfg, synthetic_images(64), run_dir=tmp_path / "run")
+    trainer.hooks.append(EvalHook(cfg, tmp_path / "run", n=200))
+    trainer.train(progress=False)
+    evals = [r for r in read_metrics(tmp_path / "run") if "eval/fid_fmnist_cls" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    best = json.loads((tmp_path / "run" / "best" / "scores.json").read_text())
+    assert best["frechet"] == min(r["eval/fid_fmnist_cls"] for r in evals)
+    assert (tmp_path / "run" / "best.pt").is_file()
+    load_generator(tmp_path / "run" / "best")  # loadable by ebgan sample / ebgan eval
+
+
+def test_eval_hook_refuses_other_image_shapes(with_classifier):
+    root, _ = with_classifier
+    cfg = Config(dataset="fashion-mnist", data_root=str(root), image_size=64, eval_every=2).resolve()
+    with pytest.raises(EbganError, match="32"):
+        EvalHook(cfg, "unused")
+
+
+# ------------------------------------------------------------------ Inception path (random weights)
+def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch):
+    """The code path only: weights are random (real ones cannot be downloaded here), so no values are checked."""
+    pytest.importorskip("torch_fidelity")
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    from ebgan.metrics import inception
+    from ebgan.metrics.evaluate import Reference
+
+    with monkeypatch.context() as m:  # build once without weights to get a state dict of the right layout
+        m.setattr(fe.torch, "load", lambda *a, **k: None)
+        m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
+        state = inception.build_extractor(tmp_path / "unused").state_dict()
+    torch.save(state, tmp_path / "w.pth")
+    g = torch.Generator().manual_seed(0)
+    imgs = [torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8, generator=g) for _ in range(3)]
+    r = inception.inception_scores(imgs[0], Reference(imgs[1], imgs[2], ""), inception.find_weights(tmp_path / "w.pth"))
+    assert r["available"] and math.isfinite(r["fid_inception"]) and math.isfinite(r["real_vs_real"]["kid_inception"])
