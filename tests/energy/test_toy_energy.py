@@ -94,3 +94,15 @@ def test_batchnorm_recalibration_keeps_weights_and_the_energy_ordering(trained_r
     model.D.eval()
     assert model.energies(data[:128]).mean() == pytest.approx(float(batch_energy), rel=0.15)
     assert model.energies(data[:2000]).mean() * 1.5 < model.energies(far_points()).mean()
+
+
+def test_toy_metrics_of_a_run(trained_run, tmp_path):
+    from ebgan import EbganError
+    from ebgan.energy.toy_eval import is_toy_run, toy_metrics
+
+    folder, _ = trained_run
+    assert is_toy_run(folder) and not is_toy_run(tmp_path)
+    m = toy_metrics(folder, n=500)
+    assert m["n_modes"] == 8 and m["n_samples"] == 500 and 0 <= m["modes"] <= 8 and 0 <= m["high_quality"] <= 1
+    with pytest.raises(EbganError, match="no config.yaml"):
+        toy_metrics(tmp_path)
