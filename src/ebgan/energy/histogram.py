@@ -22,8 +22,8 @@ def plot_histogram(groups: dict[str, np.ndarray], out: str | Path, title: str = 
     bins = np.linspace(lo, hi, 60)
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for (name, v), colour in zip(groups.items(), COLOURS):
-        v = np.clip(np.asarray(v), lo, hi)
-        ax.hist(v, bins=bins, density=True, alpha=0.45, color=colour,
+        v = np.asarray(v)
+        ax.hist(np.clip(v, lo, hi), bins=bins, density=True, alpha=0.45, color=colour,
                 label=f"{name} (n={len(v)}, mean {np.mean(v):.2f})")
     ax.set_xlabel("energy D(x)")
     ax.set_ylabel("density")
