@@ -106,3 +106,16 @@ def test_toy_metrics_of_a_run(trained_run, tmp_path):
     assert m["n_modes"] == 8 and m["n_samples"] == 500 and 0 <= m["modes"] <= 8 and 0 <= m["high_quality"] <= 1
     with pytest.raises(EbganError, match="no config.yaml"):
         toy_metrics(tmp_path)
+
+
+def test_ebgan_eval_prints_toy_mode_coverage(trained_run, capsys):
+    import json
+
+    from ebgan.cli import main
+
+    folder, _ = trained_run
+    assert main(["eval", "--run", str(folder), "--n", "500", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_modes"] == 8 and result["n_samples"] == 500 and "high_quality" in result
+    assert main(["eval", "--run", str(folder), "--n", "500"]) == 0
+    assert "modes captured:" in capsys.readouterr().out

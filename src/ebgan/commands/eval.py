@@ -161,8 +161,24 @@ def format_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def run_toy(args, t0: float) -> int:
+    """2-D toy runs: mode coverage of the Gaussian mixtures (ebgan.energy.toy_eval), not image scores."""
+    from ebgan.energy.toy_eval import N_SAMPLES, format_toy_metrics, toy_metrics
+
+    result = {"source": f"run {args.run}", **toy_metrics(args.run, n=args.n or N_SAMPLES, seed=args.seed,
+                                                         device=args.device)}
+    print(json.dumps(result) if args.json else format_toy_metrics(result if len(result) > 1 else {}))
+    print(f"evaluated in {time.perf_counter() - t0:.1f} s", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def run(args) -> int:
     t0 = time.perf_counter()
+    if args.run:
+        from ebgan.energy.toy_eval import is_toy_run
+
+        if is_toy_run(args.run):
+            return run_toy(args, t0)
     if args.dataset:
         evaluator_for(args.dataset)  # unknown dataset: fail before sampling
     images, dataset, source = run_samples(args)
