@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -70,7 +71,8 @@ def main() -> None:
     t(f"precision/recall (k={PR_K}, {args.n} vs {len(ref_f)})", scores.precision_recall, ref_f, f, PR_K)
     t("is, i_prime, mode coverage", lambda: (scores.inception_score(lp), scores.i_prime(lp),
                                             scores.mode_coverage(lp.argmax(1), 10)))
-    print(f"stages ({meta['name']}, torch threads {torch.get_num_threads()}):")
+    print(f"stages ({meta['name']}, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
     print(t.table())
 
     whole = Timer()
@@ -80,7 +82,7 @@ def main() -> None:
     _REFERENCE_MEMO.clear()
     whole("evaluate again (floor cached)", evaluate_classifier_images, images, args.dataset, args.data_root,
           log=lambda m: None)
-    print("\nwhole evaluation of", args.n, "samples, as 'ebgan eval' runs it (plus loading, floor from cache):")
+    print(f"\nwhole evaluation of {args.n} samples, as 'ebgan eval' runs it (load average {os.getloadavg()[0]:.1f}):")
     print(whole.table())
     print("\n" + json.dumps({k: r[k] for k in ("frechet", "kid", "precision", "recall", "modes")}))
 

@@ -24,6 +24,7 @@ from ebgan.metrics.classifier import (
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al.'s and torch-fidelity's defaults
 PR_K = 3  # Kynkaanniemi et al. 2019
 FLOOR_CACHE = "floor.json"
+FLOOR_VERSION = 2  # bump when the cached entry changes form (old entries are then ignored)
 _REFERENCE_MEMO: dict = {}  # (dataset, data_root, classifier sha256) -> (Reference, features, (mean, cov))
 
 
@@ -33,7 +34,8 @@ class Reference:
 
     test: torch.Tensor  # uint8 (N, C, H, W): the reference set every score is computed against
     floor: torch.Tensor  # uint8: real images scored like samples (the real-vs-real floor)
-    description: str
+    description: str  # what the floor compares
+    name: str = ""  # what the reference set is
 
 
 def reference_sets(dataset: str, meta: dict, data_root, n: int, seed: int = 0) -> Reference:
@@ -42,19 +44,19 @@ def reference_sets(dataset: str, meta: dict, data_root, n: int, seed: int = 0) -
     test = load_images(dataset, "test", data_root, image_size=size, fit=FIT, download=False)
     if meta["split_used"] == "train":
         if n == 0:  # no floor wanted: skip loading the train split
-            return Reference(test.images, test.images[:0], f"{dataset} test split ({len(test)})")
+            return Reference(test.images, test.images[:0], "", f"{dataset} test split ({len(test)})")
         train = load_images(dataset, "train", data_root, image_size=size, fit=FIT, download=False)
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
-        return Reference(test.images, train.images[pick],
-                         f"{dataset} test split ({len(test)}); floor: {len(pick)} train images vs test")
+        return Reference(test.images, train.images[pick], f"{len(pick)} train images vs the test split",
+                         f"{dataset} test split ({len(test)})")
     # The train split is absent: reproduce the classifier's division of the test split.
     order = torch.randperm(len(test), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
     held_out, seen = order[HOLDOUT_TRAIN:], order[:HOLDOUT_TRAIN]
     seen = seen[torch.randperm(len(seen), generator=torch.Generator().manual_seed(seed))[:n]]
     return Reference(
         test.images[held_out], test.images[seen],
-        f"{dataset} test split, held-out part ({len(held_out)}; the train split is absent); floor: "
-        f"{len(seen)} images of the test split's other part (the classifier's training images) vs held-out",
+        f"{len(seen)} images of the test split's other part (the classifier's training images) vs the held-out part",
+        f"{dataset} test split, held-out part ({len(held_out)} images; the train split is absent)",
     )
 
 
@@ -154,7 +156,7 @@ class ClassifierScorer:
 
     def floor(self, n: int) -> dict:
         """Real-vs-real scores for n real images; cached per classifier, n and seed (they never change)."""
-        key = f"{self.meta['sha256']}:n={n}:seed={self.seed}:kid={KID_SUBSETS}x{KID_SUBSET_SIZE}:k={PR_K}"
+        key = f"v{FLOOR_VERSION}:{self.meta['sha256']}:n={n}:seed={self.seed}:kid={KID_SUBSETS}x{KID_SUBSET_SIZE}:k={PR_K}"
         path = classifier_dir(self.dataset) / FLOOR_CACHE
         cache = json.loads(path.read_text()) if path.is_file() else {}
         if key not in cache:
@@ -188,7 +190,7 @@ def evaluate_classifier_images(images: torch.Tensor, dataset: str, data_root=Non
         "feature_extractor": extractor_description(scorer.meta),
         "frechet_name": scorer.names["frechet"],
         "kid_name": scorer.names["kid"],
-        "reference": scorer._ref.description.split(";")[0],
+        "reference": scorer._ref.name,
         **{k: _finite(v) for k, v in result.items()},
         "modes_of": scorer.num_classes,
         "modes_rule": "classes receiving at least 10% of their uniform share n/C of predicted labels",
