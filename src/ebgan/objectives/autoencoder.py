@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ebgan.errors import EbganError
 from ebgan.objectives.base import Metrics, Objective
 from ebgan.objectives.ebgan import ENERGIES, reconstruction_energy
-from ebgan.errors import EbganError
 
 
 class Autoencoder(Objective):
