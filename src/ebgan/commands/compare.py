@@ -105,6 +105,7 @@ def run_config(objective, seed, budget: Budget, args) -> tuple[Config, str]:
         **values, "objective": objective, "dataset": args.dataset, "data_root": args.data_root, "seed": seed,
         "steps": int(budget.amount) if budget.kind == "steps" else ENDLESS,
         "sample_every": 0, "checkpoint_every": 0, "device": args.device,  # compare saves by time, grids at the end
+        "log_every": min(int(values.get("log_every", 10)), 10),  # slow runs still log their curves
     }
     try:
         return Config.from_dict(values, source).resolve(), source
@@ -179,15 +180,21 @@ def train_run(cfg: Config, data, folder: Path, budget: Budget, checkpoint_second
     return {**record, "status": status}
 
 
-def training_measures(folder: Path) -> dict:
-    """Throughput and last losses from the run's metrics.jsonl."""
+def training_measures(folder: Path, cfg: Config, record: dict) -> dict:
+    """Throughput over the whole training time (pretraining and checkpoints included) and last metrics.
+
+    images/s counts real images through D: steps * batch_size * d_steps (n_critic for WGAN-GP).
+    """
+    from ebgan.objectives import build_objective
     from ebgan.train.run_dir import read_metrics
 
     rows = read_metrics(folder)
-    speeds = [r["images_per_s"] for r in rows[1:] or rows if "images_per_s" in r]
     last = rows[-1] if rows else {}
+    seconds = record.get("train_seconds") or 0.0
+    images = record.get("steps", 0) * cfg.batch_size * build_objective(cfg).d_steps
     return {
-        "images_per_s": sum(speeds) / len(speeds) if speeds else None,
+        "images_per_s": images / seconds if seconds > 0 else None,
+        "steps_per_s": record.get("steps", 0) / seconds if seconds > 0 else None,
         "last": {k: v for k, v in last.items() if k not in ("step", "images_per_s")},
     }
 
@@ -240,7 +247,7 @@ def summarise(runs: list[dict]) -> list[dict]:
     for objective in dict.fromkeys(r["objective"] for r in runs):
         mine = [r for r in runs if r["objective"] == objective]
         row = {"objective": objective, "preset": mine[0]["preset"], "model": mine[0]["model"], "seeds": len(mine)}
-        for key in ("steps", "train_seconds", "images_per_s") + SCORES:
+        for key in ("steps", "train_seconds", "images_per_s", "steps_per_s") + SCORES:
             mean, std = _mean_std([r.get(key) for r in mine])
             row[key] = {"mean": mean, "std": std}
         rows.append(row)
@@ -258,18 +265,20 @@ def _cell(stat: dict, spec: str) -> str:
 def markdown_table(rows: list[dict], budget: Budget, names: dict, floor: dict | None, eval_note: str | None) -> str:
     fid = names.get("frechet", "frechet")
     kid = names.get("kid", "kid")
-    head = ["objective", "model", "seeds", "steps", "images/s", fid, kid, "IS", "I'", "precision", "recall",
-            "modes", "KL(modes‖uniform)"]
+    head = ["objective", "model", "seeds", "steps", "train s", "images/s", fid, kid, "IS", "I'", "precision",
+            "recall", "modes", "KL(modes‖uniform)"]
     specs = {"frechet": ".2f", "kid": ".4f", "is": ".2f", "i_prime": ".3f", "precision": ".3f", "recall": ".3f",
              "modes": ".1f", "kl_uniform": ".3f"}
-    lines = [f"Budget per run: {budget}. Cells: mean ± standard deviation over seeds.", "",
+    lines = [f"Budget per run: {budget}. Cells: mean ± standard deviation over seeds. images/s: real images "
+             "through D per second of training (pretraining included).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["objective"], r["model"], str(r["seeds"]), _cell(r["steps"], ".0f"), _cell(r["images_per_s"], ".0f")]
+        cells = [r["objective"], r["model"], str(r["seeds"]), _cell(r["steps"], ".0f"), _cell(r["train_seconds"], ".0f"),
+                 _cell(r["images_per_s"], ".0f")]
         cells += [_cell(r[k], specs[k]) for k in SCORES]
         lines.append("| " + " | ".join(cells) + " |")
     if floor:
-        cells = ["real data (floor)", "", "", "", ""] + [
+        cells = ["real data (floor)", "", "", "", "", ""] + [
             format(floor[k], specs[k]) if floor.get(k) is not None else "" for k in SCORES]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Presets: " + "; ".join(f"{r['objective']}: {r['preset']}" for r in rows)]
@@ -299,7 +308,7 @@ def samples_figure(runs: list[dict], out: Path, n: int = 64) -> Path:
         ax.set_title(f"{objective}\n{r['steps']} steps", fontsize=10)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")  # keep the titles inside the image
     plt.close(fig)
     return out
 
@@ -347,7 +356,7 @@ def compare(args, checkpoint_seconds: float = 60.0, log=print) -> dict:
         record = train_run(cfg, data, folder, budget, checkpoint_seconds, log)
         runs.append({"objective": objective, "seed": seed, "preset": source, "model": cfg.model, "folder": str(folder),
                      "steps": record["steps"], "train_seconds": record["train_seconds"],
-                     **training_measures(folder)})
+                     **training_measures(folder, cfg, record)})
     names, floor, eval_note = {}, None, None
     if args.no_eval:
         eval_note = "not computed (--no-eval); the table holds training measures only"
