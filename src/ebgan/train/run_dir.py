@@ -67,7 +67,7 @@ class RunWriter:
         return self._tb or None
 
     def save_grid(self, images: torch.Tensor, step: int, nrow: int = 8) -> Path | None:
-        if not self.enabled:
+        if not self.enabled or images.dim() != 4:  # 2-D toy points: see `ebgan energy surface`
             return None
         path = self.folder / "samples" / f"step_{step:06d}.png"
         save_image(images.float(), path, nrow=nrow, normalize=True, value_range=(-1, 1))
