@@ -68,3 +68,15 @@ def test_a_different_run_is_not_identical(tmp_path):
     assert not torch.equal(a.G.project.weight, b.G.project.weight)
     before = Trainer(_cfg(), data)
     assert not torch.equal(a.G.project.weight, before.G.project.weight)
+
+
+def test_a_metric_reported_on_some_steps_is_logged_at_its_value(tmp_path):
+    # A hook reporting 6.0 on every third step only: the logged mean over a 6-step
+    # interval must be 6.0 (its own two reports), not 12 / 6 = 2.0.
+    import json
+
+    trainer = Trainer(_cfg(log_every=6), synthetic_images(40), run_dir=tmp_path / "run")
+    trainer.hooks.append(lambda t: {"sparse": 6.0} if t.step % 3 == 0 else None)
+    trainer.train(progress=False)
+    line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert line["step"] == 6 and line["sparse"] == 6.0

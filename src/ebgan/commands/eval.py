@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ebgan.data.sources import read_image
 from ebgan.errors import EbganError
 
 
@@ -50,19 +50,12 @@ def load_npz(path: Path) -> torch.Tensor:
 
 
 def load_png_folder(path: Path) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
-
     files = sorted(path.glob("*.png"))
     if not files:
         raise EbganError(f"{path} holds no .png files; pass a folder written by 'ebgan sample --format png'")
     images = []
     for p in files:
-        try:
-            with warnings.catch_warnings():  # torchvision's notice that its decoders move to torchcodec
-                warnings.simplefilter("ignore", DeprecationWarning)
-                images.append(decode_image(str(p), mode=ImageReadMode.UNCHANGED))
-        except RuntimeError as e:
-            raise EbganError(f"cannot decode {p}: {e}") from e
+        images.append(read_image(p))
         if images[-1].shape != images[0].shape:
             raise EbganError(f"{p} is {tuple(images[-1].shape)} but {files[0].name} is {tuple(images[0].shape)}; "
                              "all PNG files must share one size and channel count")

@@ -141,15 +141,20 @@ def load_idx_dataset(name: str, split: str = "train", data_root=None, download: 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
-def read_image(path: str | Path, channels: int) -> torch.Tensor:
-    """One image file as uint8 (C, H, W) with 1 (grey) or 3 (RGB) channels (Pillow; not a hot path)."""
+def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
+    """One image file as uint8 (C, H, W): 1 (grey) or 3 (RGB) channels; None keeps grey files grey.
+
+    Pillow, not torchvision.io (deprecated in 0.29); never on the training hot path.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
+            if channels is None:
+                channels = 1 if im.mode in ("L", "I", "I;16", "1") else 3
             array = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except (OSError, UnidentifiedImageError) as e:
-        raise EbganError(f"cannot decode {path}: {e}; remove or fix that file") from e
+        raise EbganError(f"cannot decode {path}: {e}; is it an image?") from e
     return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(2, 0, 1)
 
 

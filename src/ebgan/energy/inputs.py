@@ -3,27 +3,14 @@ files (uint8 ``images`` (N, H, W) or (N, C, H, W); for toy runs float ``points``
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ebgan.data.sources import IMAGE_EXTENSIONS, read_image
 from ebgan.errors import EbganError
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-
-
-def _decode(path: Path, channels: int) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
-
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-    try:
-        with warnings.catch_warnings():  # torchvision's notice that its decoders move to torchcodec
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return decode_image(str(path), mode=mode)
-    except RuntimeError as e:
-        raise EbganError(f"cannot decode {path}: {e}; is it an image?") from e
 
 
 def _from_npz(path: Path, channels: int) -> torch.Tensor:
@@ -55,12 +42,12 @@ def read_inputs(paths: list[str], channels: int) -> tuple[list[str], list[torch.
     names, items = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTS)
+            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
             if not files:
-                raise EbganError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) found in folder {p}")
+                raise EbganError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in folder {p}")
             for f in files:
                 names.append(str(f))
-                items.append(_decode(f, channels)[None])
+                items.append(read_image(f, channels)[None])
         elif p.is_file() and p.suffix.lower() == ".npz":
             batch = _from_npz(p, channels)
             if batch.shape[0] == 0:
@@ -68,10 +55,10 @@ def read_inputs(paths: list[str], channels: int) -> tuple[list[str], list[torch.
             names += [f"{p}[{i}]" for i in range(batch.shape[0])]
             items.append(batch)
         elif p.is_file():
-            if p.suffix.lower() not in IMAGE_EXTS:
-                raise EbganError(f"{p}: unsupported file type; pass images ({', '.join(sorted(IMAGE_EXTS))}) or .npz")
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise EbganError(f"{p}: unsupported file type; pass images ({', '.join(sorted(IMAGE_EXTENSIONS))}) or .npz")
             names.append(str(p))
-            items.append(_decode(p, channels)[None])
+            items.append(read_image(p, channels)[None])
         else:
             raise EbganError(f"{p} does not exist")
     return names, items

@@ -170,7 +170,9 @@ class Trainer:
         # Signals can only be caught in the main thread; elsewhere they keep their default.
         catch = threading.current_thread() is threading.main_thread()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if catch else {}
-        sums, count, images_seen, t0 = {}, 0, 0, time.perf_counter()
+        # Per-key sums and counts: a metric reported on some steps only (a hook's) is
+        # averaged over the steps that reported it, not over the whole interval.
+        sums, counts, images_seen, t0 = {}, {}, 0, time.perf_counter()
         bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
         try:
             while self.step < total:
@@ -178,17 +180,17 @@ class Trainer:
                 for hook in self.hooks:
                     metrics.update(hook(self) or {})
                 for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v.detach()
-                count += 1
+                    sums[k] = sums.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else v)
+                    counts[k] = counts.get(k, 0) + 1
                 images_seen += cfg.batch_size * self.objective.d_steps
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:
                     elapsed = time.perf_counter() - t0
-                    line = {k: float(v) / count for k, v in sums.items()}
+                    line = {k: float(v) / counts[k] for k, v in sums.items()}
                     line["images_per_s"] = images_seen / max(elapsed, 1e-9)
                     self.writer.log(self.step, line)
                     bar.set_postfix({k: f"{line[k]:.3g}" for k in _SHOWN if k in line})
-                    sums, count, images_seen, t0 = {}, 0, 0, time.perf_counter()
+                    sums, counts, images_seen, t0 = {}, {}, 0, time.perf_counter()
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.writer.save_grid(self.fixed_samples(), self.step)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
