@@ -35,7 +35,7 @@ class Config:
     objective: str = "ebgan-pt"  # ebgan-pt, ebgan (and the GAN family, see ebgan.objectives)
     energy: str = "l2"  # l2 (paper), l2sq, mse: units of the autoencoder energy
     margin: float | None = None  # hinge margin m; None: 10 in L2 units, converted to the energy's units
-    margin_schedule: str = "constant"  # constant or linear (decays to 0 over margin_decay_steps)
+    margin_schedule: str = "constant"  # constant, linear (to 0 over margin_decay_steps), auto (from pretraining)
     margin_decay_steps: int = 0  # steps for the linear schedule to reach 0
     pt_weight: float | None = None  # pull-away weight; None: 0.1 for ebgan-pt, 0 for ebgan
     gan_loss: str = "non-saturating"  # vanilla GAN generator loss: non-saturating or minimax

@@ -14,7 +14,7 @@ from ebgan.train.run_dir import read_metrics  # noqa: E402
 
 PANELS = [
     ("losses", ("loss_d", "loss_g")),
-    ("energies", ("energy_real", "energy_fake", "margin")),
+    ("energies", ("energy_real", "energy_fake", "energy_fake_g", "margin")),
     ("hinge and pull-away", ("hinge_active", "pull_away")),
 ]
 
@@ -55,8 +55,10 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
         f"# Run report: {cfg.objective} / {cfg.model} on {cfg.dataset}",
         "",
         f"- steps: {last.get('step', 0)} of {cfg.steps}, batch {cfg.batch_size}, seed {cfg.seed}",
-        f"- margin {cfg.margin:g} ({cfg.energy} energy), pt_weight {cfg.pt_weight:g}" if cfg.objective.startswith("ebgan") else f"- objective {cfg.objective}",
+        f"- objective {cfg.objective}, {cfg.energy} energy, pt_weight {cfg.pt_weight:g}",
     ]
+    if "margin" in last:  # the margin in force (schedules, MAGAN and auto margins move it)
+        lines.append(f"- margin: {last['margin']:.4g} at the last logged step ({cfg.margin_schedule} schedule)")
     if wall_seconds is not None:
         lines.append(f"- wall time this session: {wall_seconds:.1f} s")
     if speeds:
