@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ebgan.config import Config  # noqa: E402
-from ebgan.train.run_dir import read_metrics  # noqa: E402
+from ebgan.config import Config
+from ebgan.plotting import pyplot, save_figure
+from ebgan.train.run_dir import read_metrics
 
 PANELS = [
     ("losses", ("loss_d", "loss_g")),
@@ -28,7 +24,7 @@ def plot_metrics(folder: Path, out: Path | None = None) -> Path | None:
     other = sorted({k for r in rows for k in r} - {"step", "images_per_s"} - {k for _, ks in panels for k in ks})
     if other:  # objectives other than EBGAN log their own quantities
         panels.append(("other", other[:6]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (title, keys) in zip(axes[0], panels):
         for k in keys:
             pts = [(r["step"], r[k]) for r in rows if k in r]
@@ -38,10 +34,7 @@ def plot_metrics(folder: Path, out: Path | None = None) -> Path | None:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(out or Path(folder) / "losses.png")
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out or Path(folder) / "losses.png", dpi=100)
 
 
 def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -> Path:

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 
 from ebgan.config import Config, load_config_file
 from ebgan.errors import EbganError
+from ebgan.plotting import pyplot, save_figure
 
 REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 PRESET_PREFIX = {"fashion-mnist": "fmnist", "mnist": "mnist"}
@@ -289,10 +290,7 @@ def markdown_table(rows: list[dict], budget: Budget, names: dict, floor: dict | 
 
 def samples_figure(runs: list[dict], out: Path, n: int = 64) -> Path:
     """One panel per objective (its first seed's run): n samples from noise seed 0."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from torchvision.utils import make_grid
 
     from ebgan.generator_io import load_generator, sample_images
@@ -308,8 +306,7 @@ def samples_figure(runs: list[dict], out: Path, n: int = 64) -> Path:
         ax.set_title(f"{objective}\n{r['steps']} steps", fontsize=10)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out, dpi=110, bbox_inches="tight")  # keep the titles inside the image
-    plt.close(fig)
+    save_figure(fig, out, dpi=110, bbox_inches="tight")  # keep the titles inside the image
     return out
 
 

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ebgan.plotting import pyplot, save_figure
+
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
 def plot_histogram(groups: dict[str, np.ndarray], out: str | Path, title: str = "") -> Path:
     """Overlaid density histograms, one per named group of energies, on shared bins."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     values = np.concatenate([np.asarray(v, dtype=np.float64) for v in groups.values()])
     lo, hi = np.quantile(values, [0.001, 0.995])  # a few extreme energies would squash the rest
@@ -31,8 +30,4 @@ def plot_histogram(groups: dict[str, np.ndarray], out: str | Path, title: str = 
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ebgan.errors import EbganError
+from ebgan.plotting import pyplot, save_figure
 
 FRAMES = "energy_frames.npz"
 EXTENT = 1.2  # the toys lie inside [-0.95, 0.95]^2; show a margin of plane around them
@@ -111,10 +112,7 @@ def _draw(ax, grid, extent, real=None, fake=None, title=None, vmax=None):
 def plot_surface(model, out: str | Path, real: np.ndarray | None = None, fake: np.ndarray | None = None,
                  extent: float = EXTENT, resolution: int = 160) -> Path:
     """One heat map of D's energy with real (white) and generated (red) points on top."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     grid, _ = energy_grid(model, extent, resolution)
     vmax = float(np.quantile(grid, 0.98))  # a few huge energies far out would wash out the map
@@ -125,19 +123,12 @@ def plot_surface(model, out: str | Path, real: np.ndarray | None = None, fake: n
     if real is not None or fake is not None:
         ax.legend(loc="upper right", fontsize=7, markerscale=4, framealpha=0.6)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)
 
 
 def plot_frames(frames: dict, out: str | Path, real: np.ndarray | None = None, max_frames: int = 8) -> Path:
     """A strip of recorded frames (energy surface + generated points) over training."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = len(frames["steps"])
     if n == 0:
@@ -152,8 +143,4 @@ def plot_frames(frames: dict, out: str | Path, real: np.ndarray | None = None, m
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=100)
