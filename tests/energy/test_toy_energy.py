@@ -54,7 +54,7 @@ def test_loaded_energies_match_the_trainers_d_in_eval_mode(trained_run):
     folder, trainer = trained_run
     x = make_toy("toy:8gaussians", 100, seed=9)
     in_memory = model_from_modules(trainer.D, trainer.objective, trainer.cfg, (2,)).energies(x)
-    assert torch.allclose(load_energy_model(folder).energies(x), in_memory, atol=1e-6)
+    assert torch.allclose(load_energy_model(folder, bn_stats="saved").energies(x), in_memory, atol=1e-6)
     assert trainer.D.training  # scoring restores train mode
 
 
@@ -119,3 +119,15 @@ def test_ebgan_eval_prints_toy_mode_coverage(trained_run, capsys):
     assert result["n_modes"] == 8 and result["n_samples"] == 500 and "high_quality" in result
     assert main(["eval", "--run", str(folder), "--n", "500"]) == 0
     assert "modes captured:" in capsys.readouterr().out
+
+
+def test_python_loader_recomputes_batchnorm_statistics_as_the_cli_does(trained_run):
+    folder, _ = trained_run
+    x = make_toy("toy:8gaussians", 200, seed=5)
+    saved = load_energy_model(folder, bn_stats="saved")
+    manual = load_energy_model(folder, bn_stats="saved")
+    manual.recalibrate()
+    default = load_energy_model(folder)
+    assert torch.allclose(default.energies(x), manual.energies(x))
+    # the saved running averages mix real and generated batches, so they differ
+    assert not torch.allclose(default.energies(x), saved.energies(x), atol=1e-4)

@@ -74,20 +74,13 @@ def _bn_flags(p) -> None:
 
 def load_model(args, check=None):
     """The run's energy model, its BatchNorm statistics recomputed on its training data unless --bn-stats saved."""
-    from ebgan.data import load_training_data
-    from ebgan.energy.model import load_energy_model, recalibrate_batchnorm
+    from ebgan.energy.model import load_energy_model
 
-    model = load_energy_model(args.run, device=args.device)
+    model = load_energy_model(args.run, device=args.device, bn_stats="saved")
     if check:
         check(model)  # refuse the wrong kind of run before loading its training data
     if args.bn_stats == "train":
-        root = getattr(args, "data_root", None) or model.cfg.data_root
-        try:
-            data = load_training_data(model.cfg.updated(data_root=root))
-        except EbganError as e:
-            raise EbganError(f"{e}\n(needed to recompute D's BatchNorm statistics; pass --data-root, "
-                             "or --bn-stats saved to use the checkpoint's)") from e
-        recalibrate_batchnorm(model.D, data, model.cfg.batch_size)
+        model.recalibrate(getattr(args, "data_root", None))
     return model
 
 

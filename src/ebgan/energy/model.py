@@ -1,14 +1,15 @@
 """A run's discriminator as an energy function: low on the data, high off it.
 
     from ebgan.energy import load_energy_model
-    model = load_energy_model("runs/fmnist")          # D from checkpoint.pt, eval mode
+    model = load_energy_model("runs/fmnist")          # D from checkpoint.pt, BN statistics recomputed
     e = model.energies(images)                        # uint8 or [-1, 1] float (N, C, H, W), or (N, 2) points
 
 The energy is the run's objective's own ``energy`` (for EBGAN the paper's
 ||Dec(Enc(x)) - x||, eq. 13), computed with D in eval mode: BatchNorm uses its running
 statistics, so a sample's energy does not depend on the rest of its batch. The running
-statistics a run saves trail its last weights; ``recalibrate_batchnorm`` recomputes them
-on real data (the CLI does so by default, ``--bn-stats saved`` keeps the saved ones).
+statistics a run saves trail its last weights, so by default (``bn_stats="train"``, in
+Python and the CLI alike) they are recomputed on the run's training data for the final
+weights (``EnergyModel.recalibrate``); ``bn_stats="saved"`` keeps the checkpoint's.
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ class EnergyModel:
             return x.float().div(127.5).sub(1.0)
         return x.float()
 
+    def recalibrate(self, data_root=None) -> int:
+        """Recompute D's BatchNorm statistics on the run's training data; returns batches used."""
+        from ebgan.data import load_training_data
+
+        try:
+            data = load_training_data(self.cfg.updated(data_root=data_root or self.cfg.data_root))
+        except EbganError as e:
+            raise EbganError(f"{e}\n(needed to recompute D's BatchNorm statistics; pass the data root, "
+                             "or bn_stats 'saved' (--bn-stats saved) to use the checkpoint's)") from e
+        return recalibrate_batchnorm(self.D, data, self.cfg.batch_size)
+
     @torch.no_grad()
     def energies(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """Per-sample energies (N,) as float32 on the CPU."""
@@ -83,8 +95,16 @@ def input_shape_of(cfg: Config) -> tuple[int, ...]:
     return (cfg.channels or 3, cfg.image_size, cfg.image_size)
 
 
-def load_energy_model(run: str | Path, device: str | torch.device = "cpu") -> EnergyModel:
-    """D and the objective of a run folder (from its checkpoint.pt), ready to score."""
+def load_energy_model(
+    run: str | Path, device: str | torch.device = "cpu", bn_stats: str = "train", data_root=None
+) -> EnergyModel:
+    """D and the objective of a run folder (from its checkpoint.pt), ready to score.
+
+    ``bn_stats``: 'train' recomputes D's BatchNorm statistics on the run's training data
+    (found through ``data_root`` or the usual discovery); 'saved' keeps the checkpoint's.
+    """
+    if bn_stats not in ("train", "saved"):
+        raise EbganError(f"bn_stats must be 'train' or 'saved', got {bn_stats!r}")
     from ebgan.nets import build_discriminator
 
     folder = Path(run)
@@ -104,6 +124,8 @@ def load_energy_model(run: str | Path, device: str | torch.device = "cpu") -> En
         model.energies(torch.zeros(2, *input_shape))
     except NotImplementedError as e:
         raise EbganError(f"objective {cfg.objective!r} of {folder} defines no energy to score with") from e
+    if bn_stats == "train":
+        model.recalibrate(data_root)
     return model
 
 
