@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -87,13 +89,19 @@ def test_batchnorm_recalibration_keeps_weights_and_the_energy_ordering(trained_r
     assert not model.D.training
     for k, v in weights.items():
         assert torch.equal(model.D.state_dict()[k], v)
-    # eval mode with recomputed statistics gives about the energy of a real training batch
-    model.D.train()
-    with torch.no_grad():
-        batch_energy = model.objective.energy(model.D, data[:128]).mean()
-    model.D.eval()
-    assert model.energies(data[:128]).mean() == pytest.approx(float(batch_energy), rel=0.15)
     assert model.energies(data[:2000]).mean() * 1.5 < model.energies(far_points()).mean()
+    # Statistics recomputed on exactly one batch are that batch's own: once the running
+    # variance (unbiased, /127) is brought to the biased one (/128) that training mode uses,
+    # eval-mode energies equal the train-mode (batch-statistics) energies.
+    one_batch = data[:128]
+    assert recalibrate_batchnorm(model.D, one_batch, batch_size=128) == 1
+    for m in model.D.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_var.mul_(127 / 128)
+    in_train_mode = copy.deepcopy(model.D).train()  # a train-mode pass would move D's running stats
+    with torch.no_grad():
+        batch_energies = model.objective.energy(in_train_mode, one_batch)
+    assert torch.allclose(model.energies(one_batch), batch_energies, rtol=1e-4, atol=1e-5)
 
 
 def test_toy_metrics_of_a_run(trained_run, tmp_path):
