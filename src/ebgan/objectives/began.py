@@ -24,9 +24,10 @@ def l1_energy(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     return (recon.float() - x.float()).abs().flatten(1).mean(dim=1)
 
 
-def k_update(k: float, loss_real: float, loss_fake: float, gamma: float, lambda_k: float) -> float:
-    """One step of proportional control of k, clipped to [0, 1] (eq. 4)."""
-    return min(1.0, max(0.0, k + lambda_k * (gamma * loss_real - loss_fake)))
+def k_update(k, loss_real, loss_fake, gamma: float, lambda_k: float):
+    """One step of proportional control of k, clipped to [0, 1] (eq. 4); floats or 0-d tensors."""
+    k = k + lambda_k * (gamma * loss_real - loss_fake)
+    return k.clamp(0.0, 1.0) if torch.is_tensor(k) else min(1.0, max(0.0, k))
 
 
 def convergence(loss_real: float, loss_fake: float, gamma: float) -> float:
@@ -44,9 +45,17 @@ class BEGAN(Objective):
             raise EbganError(f"lambda_k must be >= 0, got {lambda_k}")
         self.name = "began"
         self.gamma, self.lambda_k = float(gamma), float(lambda_k)
-        self.k = 0.0  # k_0 = 0
+        self.k = 0.0  # k_0 = 0; kept as a 0-d tensor so the per-step update needs no device sync
         self._loss_real = None  # L(x) of the last D step, for the k update
         self._loss_fake = None  # L(G(z)) of the last G step
+
+    @property
+    def k(self) -> float:
+        return float(self._k)
+
+    @k.setter
+    def k(self, value) -> None:
+        self._k = torch.as_tensor(value, dtype=torch.float32)
 
     def energy(self, D, x: torch.Tensor) -> torch.Tensor:
         recon, _ = D(x)
@@ -55,13 +64,14 @@ class BEGAN(Objective):
     def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
         loss_real = self.energy(D, real).mean()
         loss_fake = self.energy(D, fake).mean()
-        loss = loss_real - self.k * loss_fake
+        self._k = self._k.to(loss_real.device)
+        loss = loss_real - self._k * loss_fake
         self._loss_real = loss_real.detach()
         return loss, {
             "loss_d": loss.detach(),
             "energy_real": loss_real.detach(),
             "energy_fake": loss_fake.detach(),
-            "k": torch.tensor(self.k),
+            "k": self._k.clone(),
         }
 
     def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
@@ -75,7 +85,7 @@ class BEGAN(Objective):
     def end_step(self, step: int) -> None:
         if self._loss_real is None:  # no D step yet (cannot happen in the trainer's order)
             return
-        self.k = k_update(self.k, float(self._loss_real), float(self._loss_fake), self.gamma, self.lambda_k)
+        self._k = k_update(self._k, self._loss_real, self._loss_fake, self.gamma, self.lambda_k)
 
     def state_dict(self) -> dict:
         return {"k": self.k}
