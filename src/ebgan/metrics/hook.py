@@ -27,8 +27,8 @@ class EvalHook:
     """``hook(trainer)``: every ``every`` steps, score EVAL_N samples of trainer.G.
 
     Metrics are written to the run's metrics.jsonl/TensorBoard directly, as their own
-    line: the trainer averages returned metrics over the log interval, which would divide
-    a once-per-interval score by the interval length.
+    line at the step they were computed for (returned metrics would be logged at the next
+    multiple of log_every).
     """
 
     def __init__(self, cfg, run_dir, n: int = EVAL_N, seed: int = EVAL_SEED):
