@@ -81,7 +81,9 @@ class Config:
         return dataclasses.asdict(self)
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        from ebgan.files import write_text
+
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     def resolve(self) -> "Config":
         """Fill dependent defaults and validate; returns a new Config."""

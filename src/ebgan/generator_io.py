@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ebgan.errors import EbganError
+from ebgan.files import save_safetensors, write_json
 from ebgan.nets import build_generator
 
 WEIGHTS, SPEC = "generator.safetensors", "generator.json"
@@ -27,12 +28,8 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
         "image_shape": list(G.image_shape),
         **(extra or {}),
     }
-    tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
-    tmp = folder / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(folder / WEIGHTS)
-    (folder / (SPEC + ".tmp")).write_text(json.dumps(spec, indent=2))
-    (folder / (SPEC + ".tmp")).replace(folder / SPEC)
+    save_safetensors(folder / WEIGHTS, G.state_dict())
+    write_json(folder / SPEC, spec, indent=2)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

@@ -16,9 +16,12 @@ def pyplot():
 
 
 def save_figure(fig, out: str | Path, dpi: int = 110, **kwargs) -> Path:
-    """Save ``fig`` to ``out`` (parent folders created) and free it."""
+    """Save ``fig`` to ``out`` atomically (parent folders created) and free it."""
+    from ebgan.files import atomic_write
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi, **kwargs)
-    pyplot().close(fig)
+    try:
+        atomic_write(out, lambda f: fig.savefig(f, format=out.suffix.lstrip(".").lower() or "png", dpi=dpi, **kwargs))
+    finally:
+        pyplot().close(fig)
     return out

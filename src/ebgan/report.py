@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ebgan.config import Config
+from ebgan.files import write_text
 from ebgan.plotting import pyplot, save_figure
 from ebgan.train.run_dir import read_metrics
 
@@ -62,6 +63,4 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
         lines += ["", f"![losses and energies]({plot.name})"]
     if grids:
         lines += ["", f"## Samples at step {int(grids[-1].stem.split('_')[1])}", "", f"![samples](samples/{grids[-1].name})"]
-    path = folder / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_text(folder / "report.md", "\n".join(lines) + "\n")

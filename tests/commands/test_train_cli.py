@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from ebgan.cli import main
-from ebgan.commands.sample import save_png
+from ebgan.files import save_png
 from tests.conftest import synthetic_images
 
 FAST = ["--batch-size", "8", "--latent-dim", "8", "--log-every", "1", "--sample-every", "2", "--no-progress"]
@@ -25,7 +25,7 @@ def image_folder(tmp_path) -> Path:
     for cls in ("a", "b"):
         (folder / cls).mkdir(parents=True)
     for i, img in enumerate(synthetic_images(24)):
-        save_png(img.numpy(), folder / ("a" if i % 2 else "b") / f"{i}.png")
+        save_png(folder / ("a" if i % 2 else "b") / f"{i}.png", img.numpy())
     return folder
 
 

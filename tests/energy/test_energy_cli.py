@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ebgan.cli import main
-from ebgan.commands.sample import save_png
+from ebgan.files import save_png
 from ebgan.config import Config
 from ebgan.energy import load_energy_model
 from ebgan.train import Trainer
@@ -38,7 +38,7 @@ def test_score_files_folder_and_npz(image_run, tmp_path, capsys):
     imgs = synthetic_images(3, size=16, seed=4)
     (tmp_path / "dir").mkdir()
     for i, im in enumerate(imgs):
-        save_png(im.numpy(), tmp_path / "dir" / f"{i}.png")
+        save_png(tmp_path / "dir" / f"{i}.png", im.numpy())
     np.savez(tmp_path / "batch.npz", images=imgs[:, 0].numpy())  # (N, H, W) is accepted
     assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "dir"), str(tmp_path / "batch.npz")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -54,7 +54,7 @@ def test_score_files_folder_and_npz(image_run, tmp_path, capsys):
 
 
 def test_score_wrong_size_needs_fit(image_run, tmp_path, capsys):
-    save_png(torch.randint(0, 256, (1, 12, 12), dtype=torch.uint8).numpy(), tmp_path / "small.png")
+    save_png(tmp_path / "small.png", torch.randint(0, 256, (1, 12, 12), dtype=torch.uint8).numpy())
     _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "small.png")], capsys, "--fit resize")
     assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), "--fit", "pad", str(tmp_path / "small.png")]) == 0
 

@@ -61,7 +61,12 @@ def resolve_config(args) -> Config:
 
 
 def run(args) -> int:
-    from ebgan.energy.anomaly import cross_dataset_benchmark, format_cross, format_table, one_class_benchmark
+    from ebgan.energy.anomaly import (
+        cross_dataset_benchmark,
+        format_cross,
+        format_table,
+        one_class_benchmark,
+    )
 
     cfg = resolve_config(args)
     if args.cross:

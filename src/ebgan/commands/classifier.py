@@ -27,7 +27,12 @@ def register(sub) -> None:
 
 
 def run_train(args) -> int:
-    from ebgan.metrics.classifier import check_dataset, classifier_dir, load_meta, train_classifier
+    from ebgan.metrics.classifier import (
+        check_dataset,
+        classifier_dir,
+        load_meta,
+        train_classifier,
+    )
 
     check_dataset(args.dataset)
     if args.epochs < 1:

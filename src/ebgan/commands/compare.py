@@ -30,6 +30,7 @@ from types import SimpleNamespace
 
 from ebgan.config import Config, load_config_file
 from ebgan.errors import EbganError
+from ebgan.files import write_json, write_text
 from ebgan.plotting import pyplot, save_figure
 
 REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
@@ -119,12 +120,6 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _write_json(path: Path, value) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    tmp.replace(path)
-
-
 def train_run(cfg: Config, data, folder: Path, budget: Budget, checkpoint_seconds: float = 60.0, log=print) -> dict:
     """Train one run to its budget, resuming it if a checkpoint exists; returns its budget record."""
     from ebgan.report import write_report
@@ -154,7 +149,7 @@ def train_run(cfg: Config, data, folder: Path, budget: Budget, checkpoint_second
         trainer.save()
         record["checkpoints"][str(trainer.step)] = now()
         record.update(steps=trainer.step, train_seconds=now(), finished=finished)
-        _write_json(folder / BUDGET, record)
+        write_json(folder / BUDGET, record)
 
     def budget_hook(tr) -> None:
         if budget.kind == "seconds" and now() >= budget.amount:
@@ -172,7 +167,7 @@ def train_run(cfg: Config, data, folder: Path, budget: Budget, checkpoint_second
     except Stopped:
         record["checkpoints"][str(trainer.step)] = now()  # the trainer wrote this checkpoint
         record.update(steps=trainer.step, train_seconds=now(), finished=False)
-        _write_json(folder / BUDGET, record)
+        write_json(folder / BUDGET, record)
         raise
     save(True)
     trainer.writer.save_grid(trainer.fixed_samples(), trainer.step)
@@ -227,7 +222,7 @@ def evaluate_run(folder: Path, dataset: str, data_root, n: int, seed: int = 0, l
     except EbganError as e:
         return {"error": str(e)}
     result = {"step": step, "n": n, "seconds": time.perf_counter() - t0, **scores}
-    _write_json(folder / EVAL, result)
+    write_json(folder / EVAL, result)
     log(f"  scored {folder} in {result['seconds']:.1f} s")
     return result
 
@@ -321,7 +316,7 @@ def check_spec(out: Path, dataset: str, budget: Budget) -> None:
             f"continue it with those, or choose another --out for {dataset} at {budget}"
         )
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / SPEC, want)
+    write_json(out / SPEC, want)
 
 
 def compare(args, checkpoint_seconds: float = 60.0, log=print) -> dict:
@@ -373,8 +368,8 @@ def compare(args, checkpoint_seconds: float = 60.0, log=print) -> dict:
     rows = summarise(runs)
     results = {"dataset": args.dataset, "budget": str(budget), "rows": rows, "runs": runs,
                "real_vs_real": floor, "score_names": names, "scores_note": eval_note}
-    _write_json(out / "results.json", results)
-    (out / "results.md").write_text(markdown_table(rows, budget, names, floor, eval_note))
+    write_json(out / "results.json", results)
+    write_text(out / "results.md", markdown_table(rows, budget, names, floor, eval_note))
     samples_figure(runs, out / "samples.png")
     return results
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ebgan.errors import EbganError
+from ebgan.files import write_json, write_text
 
 
 def register(sub) -> None:
@@ -180,15 +181,14 @@ def _first_names(names: list[str], items) -> list[str]:
 
 
 def _write_scores(rows, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps([{"input": n, "energy": e} for n, e in rows], indent=1) + "\n")
+        write_json(out, [{"input": n, "energy": e} for n, e in rows])
     elif out.suffix.lower() == ".csv":
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["input", "energy"])
         w.writerows(rows)
-        out.write_text(buf.getvalue())
+        write_text(out, buf.getvalue())
     else:
         raise EbganError(f"--out must end in .csv or .json, got {out.name}")
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ebgan.errors import EbganError
+from ebgan.files import atomic_dir, save_npz, save_png
 
 FORMATS = ("npz", "png", "grid")
 
@@ -30,39 +29,21 @@ def infer_format(out: Path, fmt: str | None) -> str:
     return {".npz": "npz", ".png": "grid"}.get(out.suffix.lower(), "png")
 
 
-def save_png(image_chw: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
-    hwc = image_chw.transpose(1, 2, 0)
-    Image.fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc).save(path, format="PNG")
-
-
 def write_samples(images_uint8: np.ndarray, out: Path, fmt: str) -> None:
     """Write atomically: a temp file/folder renamed into place, so no half-written output."""
     import torch
     from torchvision.utils import make_grid
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "npz":
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, images=images_uint8)
-        os.replace(tmp, out)
+        save_npz(out, images=images_uint8)
     elif fmt == "grid":
         grid = make_grid(torch.from_numpy(images_uint8), nrow=int(np.ceil(np.sqrt(len(images_uint8)))), padding=2)
-        tmp = out.with_name(out.name + ".tmp.png")
-        save_png(grid.numpy(), tmp)
-        os.replace(tmp, out)
+        save_png(out, grid.numpy())
     else:
-        if out.exists() and any(out.iterdir()):
-            raise EbganError(f"{out} exists and is not empty; choose another --out folder")
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=out.name + ".tmp"))
         width = len(str(len(images_uint8) - 1))
-        for i, img in enumerate(images_uint8):
-            save_png(img, tmp / f"{i:0{width}d}.png")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        with atomic_dir(out) as tmp:
+            for i, img in enumerate(images_uint8):
+                save_png(tmp / f"{i:0{width}d}.png", img)
 
 
 def run(args) -> int:

@@ -5,7 +5,13 @@ toys, histograms, anomaly detection.
     e = energies("runs/fmnist", images)     # per-sample energies, low on the data
 """
 
-from ebgan.energy.model import EnergyModel, energies, load_energy_model, model_from_modules, recalibrate_batchnorm
+from ebgan.energy.model import (
+    EnergyModel,
+    energies,
+    load_energy_model,
+    model_from_modules,
+    recalibrate_batchnorm,
+)
 from ebgan.energy.scores import auprc, auroc
 from ebgan.energy.surface import EnergyFrames, energy_grid, plot_frames, plot_surface
 from ebgan.energy.toy_eval import toy_metrics

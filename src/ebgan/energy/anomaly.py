@@ -29,7 +29,12 @@ import torch
 
 from ebgan.config import Config
 from ebgan.data.sources import load_images
-from ebgan.energy.model import EnergyModel, input_shape_of, model_from_modules, recalibrate_batchnorm
+from ebgan.energy.model import (
+    EnergyModel,
+    input_shape_of,
+    model_from_modules,
+    recalibrate_batchnorm,
+)
 from ebgan.energy.scores import auprc, auroc
 from ebgan.errors import EbganError
 

@@ -12,7 +12,6 @@ from ebgan.data.sources import IMAGE_EXTENSIONS, read_image
 from ebgan.errors import EbganError
 
 
-
 def _from_npz(path: Path, channels: int) -> torch.Tensor:
     try:
         with np.load(path) as f:

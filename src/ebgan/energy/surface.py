@@ -12,14 +12,13 @@ own generator and restores the networks' train mode.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ebgan.errors import EbganError
+from ebgan.files import save_npz
 from ebgan.plotting import pyplot, save_figure
 
 FRAMES = "energy_frames.npz"
@@ -78,12 +77,8 @@ class EnergyFrames:
         return None
 
     def save(self, path: Path) -> None:
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:  # temp file + rename: a crash never leaves half a file
-            np.savez(f, steps=np.array(self.steps), grids=np.stack(self.grids), fakes=np.stack(self.fakes),
-                     extent=np.float32(self.extent))
-        os.replace(tmp, path)
+        save_npz(path, steps=np.array(self.steps), grids=np.stack(self.grids), fakes=np.stack(self.fakes),
+                 extent=np.float32(self.extent))
 
 
 def load_frames(run: str | Path) -> dict | None:

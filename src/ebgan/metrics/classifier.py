@@ -20,11 +20,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from ebgan.data import IDX_DATASETS, load_images, to_unit_range
 from ebgan.data.sources import cache_dir
 from ebgan.errors import EbganError
+from ebgan.files import write_bytes, write_json
 
 WEIGHTS, SPEC = "classifier.safetensors", "classifier.json"
 SHORT_NAMES = {"mnist": "mnist_cls", "fashion-mnist": "fmnist_cls"}
@@ -165,15 +167,10 @@ def accuracy(net: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_
 
 # --------------------------------------------------------------------- cache
 def save_classifier(net: Classifier, meta: dict, folder: Path) -> None:
-    """Weights then JSON, each via a temp file and rename: a reader never sees half a file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tmp = folder / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp))
-    meta = {**meta, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest()}
-    tmp.replace(folder / WEIGHTS)
-    (folder / (SPEC + ".tmp")).write_text(json.dumps(meta, indent=2))
-    (folder / (SPEC + ".tmp")).replace(folder / SPEC)
+    """Weights then JSON, each written atomically: a reader never sees half a file."""
+    blob = safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()})
+    write_bytes(folder / WEIGHTS, blob)
+    write_json(folder / SPEC, {**meta, "sha256": hashlib.sha256(blob).hexdigest()}, indent=2)
 
 
 def missing_message(dataset: str) -> str:

@@ -16,9 +16,16 @@ import torch
 
 from ebgan.data import load_images
 from ebgan.errors import EbganError
+from ebgan.files import save_npz, write_json
 from ebgan.metrics import scores
 from ebgan.metrics.classifier import (
-    FIT, HOLDOUT_SEED, HOLDOUT_TRAIN, IMAGE_SHAPE, classifier_dir, classify, load_classifier,
+    FIT,
+    HOLDOUT_SEED,
+    HOLDOUT_TRAIN,
+    IMAGE_SHAPE,
+    classifier_dir,
+    classify,
+    load_classifier,
 )
 
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al.'s and torch-fidelity's defaults
@@ -139,9 +146,7 @@ class ClassifierScorer:
                     return f["features"], f["radii_sq"]
         feats, _ = classify(self.net, images)
         radii = scores.knn_radii_sq(feats, PR_K)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, features=feats, radii_sq=radii)
-        tmp.replace(path)
+        save_npz(path, features=feats, radii_sq=radii)
         return feats, radii
 
     @property
@@ -162,9 +167,7 @@ class ClassifierScorer:
         if key not in cache:
             ref = reference_sets(self.dataset, self.meta, self.data_root, n=n, seed=self.seed)
             cache[key] = {**self.score(ref.floor), "description": ref.description}
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(cache, indent=1))
-            tmp.replace(path)
+            write_json(path, cache)
         return cache[key]
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ebgan.data import to_uint8
 from ebgan.errors import EbganError
+from ebgan.files import save_torch, write_json
 from ebgan.generator_io import export_generator, sample_images
 from ebgan.metrics.classifier import FIT, IMAGE_SHAPE, check_dataset, load_meta
-from ebgan.train.checkpoint import atomic_save
 
 BEST_CKPT, BEST_DIR, BEST_SCORES = "best.pt", "best", "scores.json"
 EVAL_N = 10000  # same n and seed as 'ebgan eval' defaults, so the numbers are comparable
@@ -72,13 +72,11 @@ class EvalHook:
 
     def _save_best(self, trainer, s: dict) -> None:
         cfg = trainer.cfg
-        atomic_save(trainer.state_dict(), self.folder / BEST_CKPT)
+        save_torch(self.folder / BEST_CKPT, trainer.state_dict())
         best = self.folder / BEST_DIR
         best.mkdir(exist_ok=True)
         export_generator(trainer.G, best, cfg.model, cfg.model_args,
                          extra={"dataset": cfg.dataset, "objective": cfg.objective, "step": trainer.step})
         record = {"step": trainer.step, "n": self.n, "seed": self.seed, "frechet_name": self.scorer.names["frechet"],
                   **{k: v for k, v in s.items() if k != "histogram"}}
-        tmp = best / (BEST_SCORES + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2))
-        tmp.replace(best / BEST_SCORES)
+        write_json(best / BEST_SCORES, record, indent=2)

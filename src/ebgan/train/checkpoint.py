@@ -1,4 +1,4 @@
-"""Checkpoints: one dict in one file, written atomically (temp file, fsync, rename).
+"""Checkpoints: one dict in one file, written atomically (``ebgan.files.save_torch``).
 
 A checkpoint holds everything an exact resume needs: both networks, both optimizers,
 the step, the data order (sampler state), the objective's state (margin, k_t), the
@@ -7,7 +7,6 @@ noise generator and the global RNG states (dropout), and the resolved config.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -15,17 +14,6 @@ import torch
 from ebgan.errors import EbganError
 
 FORMAT_VERSION = 1
-
-
-def atomic_save(obj, path: Path) -> None:
-    """torch.save to ``path`` so that a crash leaves either the old file or the new one."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -20,6 +20,7 @@ from torchvision.utils import save_image
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
+from ebgan.files import atomic_write
 
 CONFIG, CHECKPOINT, METRICS = "config.yaml", "checkpoint.pt", "metrics.jsonl"
 
@@ -70,7 +71,8 @@ class RunWriter:
         if not self.enabled or images.dim() != 4:  # 2-D toy points: see `ebgan energy surface`
             return None
         path = self.folder / "samples" / f"step_{step:06d}.png"
-        save_image(images.float(), path, nrow=nrow, normalize=True, value_range=(-1, 1))
+        atomic_write(path, lambda f: save_image(images.float(), f, format="PNG", nrow=nrow, normalize=True,
+                                                value_range=(-1, 1)))
         return path
 
     def close(self) -> None:

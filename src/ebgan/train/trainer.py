@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ebgan.config import Config, config_diff
 from ebgan.data import EpochBatches
 from ebgan.errors import EbganError
+from ebgan.files import save_torch
 from ebgan.generator_io import export_generator
 from ebgan.nets import build_discriminator, build_generator
 from ebgan.objectives import build_objective
@@ -109,7 +110,7 @@ class Trainer:
     def save(self) -> None:
         if not self.writer.enabled:
             return
-        ckpt.atomic_save(self.state_dict(), self.writer.folder / CHECKPOINT)
+        save_torch(self.writer.folder / CHECKPOINT, self.state_dict())
         export_generator(
             self.G, self.writer.folder, self.cfg.model, self.cfg.model_args,
             extra={"dataset": self.cfg.dataset, "objective": self.cfg.objective, "step": self.step},
