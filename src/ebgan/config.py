@@ -1,14 +1,23 @@
-"""The run configuration: plain values, one comment each (defaults < preset YAML < CLI).
+"""The run configuration: plain values, one line of help each (defaults < preset YAML < CLI).
 
-``resolve`` fills the values that depend on others (margin, pt_weight, image shape) and
-validates everything, so a saved ``config.yaml`` is complete and a resumed run can be
-compared with it key by key.
+Two kinds of keys, one flat namespace (in YAML, flags and ``Config(...)`` alike):
+
+- the fields below, which every run has (data, networks, optimisation, run);
+- the chosen objective's own options (``margin``, ``pt_weight``, ``gp_weight``, ...),
+  declared beside its maths in ``ebgan/objectives/<name>.py`` and kept in ``options``.
+  An option the chosen objective does not use is refused, naming the objective.
+
+Every value is checked against its declared type when it is read (a float is never an
+int, a string never a bool, floats are finite). ``resolve`` fills the values that depend
+on others (margin, image shape) and validates the rest, so a saved ``config.yaml`` is
+complete and a resumed run can be compared with it key by key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,115 +27,209 @@ import yaml
 from ebgan.errors import EbganError
 
 
-@dataclass
+def _f(default: Any, help: str) -> Any:
+    """A config field: its default and its one line of help (shown by ``--help``)."""
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(init=False)
 class Config:
     # --- data
-    dataset: str = "fashion-mnist"  # mnist, fashion-mnist, folder:PATH, toy:NAME (2-D points, see ebgan.data.toy)
-    data_root: str | None = None  # folder with one sub-folder per dataset (else EBGAN_DATA, cache, /usr/share/datasets)
-    data_split: str = "train"  # train or test (the offline MNIST copy has only test)
-    image_size: int = 32  # images are padded or resized to this once, at load
-    fit: str = "pad"  # pad (centre, black border) or resize
-    channels: int | None = None  # None: the dataset's own
+    dataset: str = _f("fashion-mnist", "mnist, fashion-mnist, folder:PATH, or toy:NAME (2-D points, see ebgan.data.toy)")
+    data_root: str | None = _f(None, "folder with one sub-folder per dataset (else EBGAN_DATA, the cache, "
+                                     "/usr/share/datasets)")
+    data_split: str = _f("train", "which split to train on (see ebgan.data); the offline MNIST copy has only test")
+    image_size: int = _f(32, "images are padded or resized to this once, at load")
+    fit: str = _f("pad", "how images reach image_size: pad (centre, black border) or resize")
+    channels: int | None = _f(None, "image channels; default: the dataset's own")
     # --- networks
-    model: str = "seed32"  # network family: seed32, mlp (see ebgan.nets)
-    model_args: dict = field(default_factory=dict)  # family options, e.g. {n_layer_g: 5}
-    latent_dim: int = 62  # z ~ N(0, I) of this size
-    # --- objective
-    objective: str = "ebgan-pt"  # ebgan-pt, ebgan (and the GAN family, see ebgan.objectives)
-    energy: str = "l2"  # l2 (paper), l2sq, mse: units of the autoencoder energy
-    margin: float | None = None  # hinge margin m; None: 10 in L2 units, converted to the energy's units
-    margin_schedule: str = "constant"  # constant, linear (to 0 over margin_decay_steps), auto (from pretraining)
-    margin_decay_steps: int = 0  # steps for the linear schedule to reach 0
-    pt_weight: float | None = None  # pull-away weight; None: 0.1 for ebgan-pt, 0 for ebgan
-    gan_loss: str = "non-saturating"  # vanilla GAN generator loss: non-saturating or minimax
-    gp_weight: float = 10.0  # WGAN-GP gradient penalty weight
-    n_critic: int = 5  # WGAN-GP critic steps per generator step
-    gamma: float = 0.5  # BEGAN diversity ratio
-    lambda_k: float = 0.001  # BEGAN k_t learning rate
-    pretrain_steps: int = 0  # autoencoder pretraining steps on real data (MAGAN, automatic margin)
+    model: str = _f("seed32", "network family: seed32, mlp, dcgan (see ebgan.nets)")
+    model_args: dict = _f({}, "network family options, e.g. n_layer_g=3,size_g=400 (see ebgan.nets)")
+    latent_dim: int = _f(62, "size of z ~ N(0, I)")
+    # --- objective (its own options live in ``options``)
+    objective: str = _f("ebgan-pt", "ebgan-pt, ebgan, began, magan, gan, dcgan, wgan-gp, autoencoder")
     # --- optimisation
-    steps: int = 2000  # total generator steps of the run (resume continues up to it)
-    batch_size: int = 64
-    lr_g: float = 2e-4  # Adam learning rates
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    seed: int = 0
+    steps: int = _f(2000, "total generator steps of the run (a resume continues up to it)")
+    batch_size: int = _f(64, "images per batch")
+    lr_g: float = _f(2e-4, "Adam learning rate of G")
+    lr_d: float = _f(2e-4, "Adam learning rate of D")
+    beta1: float = _f(0.5, "Adam beta1")
+    beta2: float = _f(0.999, "Adam beta2")
+    seed: int = _f(0, "seed of weights, data order and noise")
     # --- run
-    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
-    amp: bool = False  # bf16 autocast (CUDA); energies and losses stay float32
-    compile: bool = False  # torch.compile the networks
-    log_every: int = 50  # steps between metric lines (JSONL, TensorBoard, progress bar)
-    sample_every: int = 500  # steps between fixed-noise sample grids; 0: only at the end
-    checkpoint_every: int = 1000  # steps between checkpoints; 0: only at the end
-    eval_every: int = 0  # steps between evaluations (ebgan eval metrics); 0: never
+    device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N")
+    amp: bool = _f(False, "bf16 autocast (CUDA); energies and losses stay float32")
+    compile: bool = _f(False, "torch.compile the networks")
+    log_every: int = _f(50, "steps between metric lines (JSONL, TensorBoard, progress bar)")
+    sample_every: int = _f(500, "steps between fixed-noise sample grids; 0: only at the end")
+    checkpoint_every: int = _f(1000, "steps between checkpoints; 0: only at the end")
+    eval_every: int = _f(0, "steps between evaluations (ebgan eval's scores); 0: never")
+    # the chosen objective's options, by name (flat in YAML and flags)
+    options: dict = field(default_factory=dict, metadata={"help": "the objective's own options"})
 
     # Keys a resumed run may change: they do not change what is computed.
-    RESUMABLE = frozenset({"steps", "data_root", "device", "log_every", "sample_every", "checkpoint_every", "eval_every"})
+    RESUMABLE: typing.ClassVar[frozenset] = frozenset(
+        {"steps", "data_root", "device", "log_every", "sample_every", "checkpoint_every", "eval_every"})
+
+    def __init__(self, **values: Any):
+        """``Config(dataset="mnist", margin=20)``: fields and objective options alike, type-checked."""
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, f.default_factory() if callable(f.default_factory) else f.default)
+        values = dict(values)
+        self.options = dict(values.pop("options", None) or {})
+        for key, value in values.items():
+            self.set(key, value, "config")
+
+    def set(self, key: str, value: Any, where: str) -> None:
+        """Set one flat key (field or objective option) after checking its name and type."""
+        from ebgan.objectives import all_options
+        from ebgan.objectives.base import coerce
+
+        if key in FIELD_TYPES:
+            kind, nullable = FIELD_TYPES[key]
+            if value is None and not nullable:
+                raise EbganError(f"{where}: {key} needs a value ({_help(key)})")
+            value = coerce(key, value, kind, where)
+            setattr(self, key, dict(value) if kind is dict else value)
+        elif key in all_options():
+            self.options[key] = coerce(key, value, all_options()[key][0][1].type, where)
+        else:
+            raise EbganError(f"{where}: unknown config key {key!r}{_did_you_mean(key, Config.keys())}")
+
+    def __getattr__(self, name: str) -> Any:
+        # Objective options read like fields (cfg.margin); only called when normal lookup fails.
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        if not name.startswith("_"):
+            from ebgan.objectives import all_options
+
+            if name in all_options():
+                raise AttributeError(f"objective {self.__dict__.get('objective')!r} has no option {name!r}")
+        raise AttributeError(name)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The objective option ``name``, or ``default`` when the objective has none."""
+        return self.options.get(name, default)
 
     @classmethod
     def keys(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        """Every key a config may hold: the fields and every registered objective's options."""
+        from ebgan.objectives import all_options
+
+        return list(FIELD_TYPES) + [k for k in all_options() if k not in FIELD_TYPES]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "Config":
-        check_keys(values, source)
-        return cls(**values)
+    def from_dict(cls, values: dict[str, Any], source: str = "config", saved: bool = False) -> Config:
+        """A config from flat values; ``saved=True`` for a run's own config.yaml or checkpoint,
+        where options the objective does not use are dropped (ebgan 0.1 saved every key)."""
+        cfg = cls()
+        values = dict(values)
+        for key, value in values.items():
+            cfg.set(key, value, source)
+        if saved:
+            from ebgan.objectives import OBJECTIVES
 
-    def updated(self, **values) -> "Config":
-        check_keys(values, "override")
-        return dataclasses.replace(self, **values)
+            if cfg.objective in OBJECTIVES:
+                used = {o.name for o in OBJECTIVES[cfg.objective].options}
+                cfg.options = {k: v for k, v in cfg.options.items() if k in used}
+        return cfg
+
+    def updated(self, **values: Any) -> Config:
+        return Config.from_dict({**self.to_dict(), **values}, "override")
+
+    def with_objective(self, objective: str) -> Config:
+        """The same run with another objective, keeping only the options it declares (unresolved)."""
+        from ebgan.objectives import objective_class
+
+        keep = {o.name for o in objective_class(objective).options}
+        cfg = self.updated(objective=objective)
+        cfg.options = {k: v for k, v in cfg.options.items() if k in keep}
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Flat key -> value, the objective's options right after ``objective``."""
+        out: dict[str, Any] = {}
+        for name in FIELD_TYPES:
+            value = getattr(self, name)
+            out[name] = dict(value) if isinstance(value, dict) else value
+            if name == "objective":
+                out.update(self.options)
+        return out
 
     def save(self, path: Path) -> None:
         from ebgan.files import write_text
 
         write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
-    def resolve(self) -> "Config":
+    def resolve(self) -> Config:
         """Fill dependent defaults and validate; returns a new Config."""
-        from ebgan.data.toy import TOY_MARGIN, is_toy, toy_key
-        from ebgan.nets import resolve_model_args
-        from ebgan.objectives import OBJECTIVES, margin_in_units
+        from ebgan.data.toy import is_toy, toy_key
+        from ebgan.nets import DISCRIMINATOR_CLASSES, family, resolve_model_args
+        from ebgan.objectives import objective_class
 
-        c = dataclasses.replace(self, model_args=dict(self.model_args or {}))
-        if c.objective not in OBJECTIVES:
-            raise EbganError(f"unknown objective {c.objective!r}; use one of {', '.join(OBJECTIVES)}")
-        if c.objective == "ebgan" and c.pt_weight not in (None, 0, 0.0):
-            raise EbganError("objective 'ebgan' has no pull-away term; use --objective ebgan-pt to set pt_weight")
-        if c.pt_weight is None:
-            c.pt_weight = 0.1 if c.objective == "ebgan-pt" else 0.0
-        if c.objective == "ebgan-pt" and c.pt_weight <= 0:
-            raise EbganError("ebgan-pt needs pt_weight > 0; use --objective ebgan for no pull-away term")
-        if c.channels is None and (c.dataset in ("mnist", "fashion-mnist")):
+        c = Config.from_dict(self.to_dict(), "config")
+        cls = objective_class(c.objective)
+        declared = {o.name: o for o in cls.options}
+        unused = [k for k in c.options if k not in declared]
+        if unused:
+            mine = ", ".join(declared) or "none"
+            raise EbganError(f"objective {c.objective!r} does not use {', '.join(unused)} (its options: {mine}); "
+                             f"drop {' '.join('--' + k.replace('_', '-') for k in unused)} or choose an objective "
+                             "that uses it")
+        c.options = {k: opt.validate(c.options.get(k, opt.default), cls.name) for k, opt in declared.items()}
+        if c.channels is None and c.dataset in ("mnist", "fashion-mnist"):
             c.channels = 1
-        if is_toy(c.dataset):  # 2-D points: image_size/fit/channels do not apply; margin in 2-D units
+        if is_toy(c.dataset):  # 2-D points: image_size/fit/channels do not apply
             toy_key(c.dataset)
             _check(c.model == "mlp", f"toy datasets are 2-D points and need --model mlp, got {c.model!r}")
-            if c.margin is None:
-                c.margin = margin_in_units(TOY_MARGIN, c.energy, (2,))
-        if c.margin is None:
-            c.margin = margin_in_units(10.0, c.energy, (c.channels or 1, c.image_size, c.image_size))
-        _resolve_objective_options(c)
-        c.model_args = resolve_model_args(c.model, c.model_args)
-        _check(c.margin >= 0, f"margin must be >= 0, got {c.margin}")
-        _check(c.pt_weight >= 0, f"pt_weight must be >= 0, got {c.pt_weight}")
         _check(c.steps > 0, f"steps must be positive, got {c.steps}")
         _check(c.batch_size >= 1, f"batch_size must be positive, got {c.batch_size}")
-        _check(
-            c.batch_size >= 2 or c.pt_weight == 0,
-            "the pull-away term is undefined for a batch of 1 (it averages over pairs); use --batch-size >= 2",
-        )
         _check(c.image_size >= 4, f"image_size must be at least 4, got {c.image_size}")
+        _check(c.channels is None or c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
         _check(c.fit in ("pad", "resize"), f"fit must be 'pad' or 'resize', got {c.fit!r}")
         _check(c.data_split in ("train", "test"), f"data_split must be 'train' or 'test', got {c.data_split!r}")
-        for key in ("log_every", "sample_every", "checkpoint_every", "eval_every", "margin_decay_steps", "pretrain_steps"):
+        for key in ("lr_g", "lr_d"):
+            _check(getattr(c, key) > 0, f"{key} must be a positive learning rate, got {getattr(c, key)}")
+        for key in ("beta1", "beta2"):
+            _check(0 <= getattr(c, key) < 1, f"{key} must be in [0, 1), got {getattr(c, key)}")
+        for key in ("sample_every", "checkpoint_every", "eval_every"):
             _check(getattr(c, key) >= 0, f"{key} must be >= 0, got {getattr(c, key)}")
-        _check(c.log_every > 0, "log_every must be positive")
+        _check(c.log_every > 0, f"log_every must be positive, got {c.log_every}")
+        cls.resolve(c)
+        needed = DISCRIMINATOR_CLASSES[cls.discriminator_kind]
+        _check(hasattr(family(c.model), needed),
+               f"objective {c.objective!r} needs a {cls.discriminator_kind} discriminator; model {c.model!r} has "
+               "none (use mlp or dcgan)" if cls.discriminator_kind == "critic" else
+               f"objective {c.objective!r} needs an autoencoder discriminator; model {c.model!r} has none")
+        c.model_args = resolve_model_args(c.model, c.model_args)
         return c
+
+
+FIELD_TYPES: dict[str, tuple[type, bool]] = {}  # field -> (type, None allowed)
+for _field in dataclasses.fields(Config):
+    if _field.name == "options":
+        continue
+    _hint = typing.get_type_hints(Config)[_field.name]
+    _args = [t for t in typing.get_args(_hint) if t is not type(None)]
+    FIELD_TYPES[_field.name] = (_args[0] if _args else typing.get_origin(_hint) or _hint, bool(_args))
+
+
+def _help(key: str) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == key)
+
+
+def field_help(key: str) -> str:
+    """The one line of help of a config field."""
+    return _help(key)
+
+
+def _did_you_mean(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _check(ok: bool, message: str) -> None:
@@ -134,61 +237,23 @@ def _check(ok: bool, message: str) -> None:
         raise EbganError(message)
 
 
-def _resolve_objective_options(c: Config) -> None:
-    """Validate the GAN-family options (gan, dcgan, wgan-gp, began, magan, margin schedules) in place."""
-    from ebgan.nets import family
-    from ebgan.objectives.ebgan import MARGIN_SCHEDULES
-    from ebgan.objectives.gan import GAN_LOSSES
-
-    ebgan_like = c.objective in ("ebgan", "ebgan-pt")
-    _check(c.margin_schedule in MARGIN_SCHEDULES, f"margin_schedule must be one of {MARGIN_SCHEDULES}, got {c.margin_schedule!r}")
-    if not ebgan_like:
-        _check(c.pt_weight == 0, f"objective {c.objective!r} has no pull-away term; drop pt_weight or use ebgan-pt")
-        _check(c.margin_schedule == "constant", f"margin_schedule is an EBGAN option; objective {c.objective!r} does not use it")
-    if c.objective == "magan" or (ebgan_like and c.margin_schedule == "auto"):
-        _check(c.pretrain_steps > 0, "magan and margin_schedule 'auto' need pretrain_steps > 0 (autoencoder steps on real data, e.g. 500)")
-    _check(c.gan_loss in GAN_LOSSES, f"gan_loss must be one of {GAN_LOSSES}, got {c.gan_loss!r}")
-    _check(c.gp_weight >= 0, f"gp_weight must be >= 0, got {c.gp_weight}")
-    _check(c.n_critic >= 1, f"n_critic must be >= 1, got {c.n_critic}")
-    _check(0 < c.gamma <= 1, f"gamma must be in (0, 1], got {c.gamma}")
-    _check(c.lambda_k >= 0, f"lambda_k must be >= 0, got {c.lambda_k}")
-    if c.objective == "dcgan":
-        _check(c.model == "dcgan", f"objective 'dcgan' is the GAN loss on the dcgan networks; use --model dcgan (or --objective gan with {c.model!r})")
-    if c.objective in ("gan", "dcgan", "wgan-gp"):
-        _check(hasattr(family(c.model), "Critic"), f"objective {c.objective!r} needs a critic; model {c.model!r} has none (use mlp or dcgan)")
-    if c.objective == "wgan-gp":
-        _check(not c.compile, "wgan-gp's gradient penalty needs a double backward, which torch.compile does not support; drop --compile")
-        if "batchnorm_d" in family(c.model).ARGS:
-            # WGAN-GP's penalty is per sample: the critic must have no BatchNorm (the default here).
-            _check(c.model_args.get("batchnorm_d", False) is False,
-                   "wgan-gp needs a critic without BatchNorm (its gradient penalty is per sample); set model_args batchnorm_d=false")
-            c.model_args["batchnorm_d"] = False
-
-
-def check_keys(values: dict, source: str) -> None:
-    known = Config.keys()
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise EbganError(f"{source}: unknown config key {key!r}{hint}")
-
-
 def load_config_file(path: str | Path) -> dict[str, Any]:
+    """The flat values of a preset YAML file, names and types checked."""
     path = Path(path)
     if not path.is_file():
         raise EbganError(f"config file {path} does not exist")
     try:
         values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise EbganError(f"{path} is not valid YAML: {e}") from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise EbganError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
     if not isinstance(values, dict):
         raise EbganError(f"{path} must hold a mapping of config keys to values")
-    check_keys(values, str(path))
+    Config.from_dict(values, str(path))  # names and types, now, with the file named
     return values
 
 
 def config_diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     """Keys whose values differ, except the ones a resume may change."""
     a, b = old.to_dict(), new.to_dict()
-    return {k: (a[k], b[k]) for k in a if k not in Config.RESUMABLE and a[k] != b.get(k)}
+    keys = list(a) + [k for k in b if k not in a]
+    return {k: (a.get(k), b.get(k)) for k in keys if k not in Config.RESUMABLE and a.get(k) != b.get(k)}

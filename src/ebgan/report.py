@@ -49,10 +49,12 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
         f"# Run report: {cfg.objective} / {cfg.model} on {cfg.dataset}",
         "",
         f"- steps: {last.get('step', 0)} of {cfg.steps}, batch {cfg.batch_size}, seed {cfg.seed}",
-        f"- objective {cfg.objective}, {cfg.energy} energy, pt_weight {cfg.pt_weight:g}",
+        f"- objective {cfg.objective}: " + (", ".join(f"{k} {v}" for k, v in cfg.options.items()) or "no options"),
     ]
     if "margin" in last:  # the margin in force (schedules, MAGAN and auto margins move it)
-        lines.append(f"- margin: {last['margin']:.4g} at the last logged step ({cfg.margin_schedule} schedule)")
+        schedule = cfg.option("margin_schedule")
+        lines.append(f"- margin: {last['margin']:.4g} at the last logged step"
+                     + (f" ({schedule} schedule)" if schedule else ""))
     if wall_seconds is not None:
         lines.append(f"- wall time this session: {wall_seconds:.1f} s")
     if speeds:

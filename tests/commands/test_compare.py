@@ -56,7 +56,7 @@ def test_step_budget_table_image_and_skip(setup, capsys):
     rows = {r["objective"]: r for r in results["rows"]}
     assert list(rows) == ["gan", "began", "ebgan"]
     assert rows["gan"]["seeds"] == 2 and rows["gan"]["steps"] == {"mean": 3.0, "std": 0.0}
-    assert rows["ebgan"]["preset"] == "tiny-ebgan-pt.yaml with pt_weight 0"  # ablation of the pull-away term
+    assert rows["ebgan"]["preset"] == "tiny-ebgan-pt.yaml without the pull-away term"  # ablation of the pull-away term
     assert rows["began"]["images_per_s"]["mean"] > 0
     out = setup.out
     run = f"{out}/began/seed1"

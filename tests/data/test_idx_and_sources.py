@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from ebgan.data import EpochBatches, fit_images, load_images, read_idx, to_uint8, to_unit_range
+from ebgan.data import (
+    EpochBatches,
+    fit_images,
+    load_images,
+    read_idx,
+    to_uint8,
+    to_unit_range,
+)
 from ebgan.data.sources import ImageData
 from ebgan.errors import EbganError
 

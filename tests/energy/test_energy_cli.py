@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ebgan.cli import main
-from ebgan.files import save_png
 from ebgan.config import Config
 from ebgan.energy import load_energy_model
+from ebgan.files import save_png
 from ebgan.train import Trainer
 from tests.conftest import synthetic_images
 
@@ -105,3 +105,13 @@ def test_anomaly_json_on_real_data(data_root, capsys):
         assert result["mean"][m]["auroc"] == pytest.approx(row[m]["auroc"])
     _fails(["anomaly", "--dataset", "fashion-mnist", "--data-root", str(data_root), "--normal-class", "12"], capsys,
            "does not exist")
+
+
+def test_anomaly_refuses_flags_it_does_not_use(capsys):
+    for flags in (["--eval-every", "5"], ["--data-split", "test"]):
+        with pytest.raises(SystemExit) as e:
+            main(["anomaly", "--normal-class", "0", *flags])
+        assert e.value.code == 2
+        assert "unrecognized arguments" in capsys.readouterr().err
+    assert main(["anomaly", "--normal-class", "0", "--sample-every", "5"]) == 2
+    assert "only matter with --runs-dir" in capsys.readouterr().err

@@ -10,7 +10,13 @@ import torch
 
 from ebgan import Config, Trainer, load_training_data
 from ebgan.data.toy import make_toy, mixture_of
-from ebgan.energy import EnergyFrames, load_energy_model, model_from_modules, plot_surface, recalibrate_batchnorm
+from ebgan.energy import (
+    EnergyFrames,
+    load_energy_model,
+    model_from_modules,
+    plot_surface,
+    recalibrate_batchnorm,
+)
 
 FAST = dict(
     dataset="toy:8gaussians", model="mlp", model_args={"n_layer_g": 3, "size_g": 64, "n_layer_d": 3, "size_d": 64},

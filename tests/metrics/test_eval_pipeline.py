@@ -85,9 +85,8 @@ def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(data_root, mo
 
 # ------------------------------------------------------------------ the collapse test
 def test_one_image_generator_scores_far_worse_than_real_data(with_classifier):
-    from ebgan.data import load_images, to_unit_range
+    from ebgan.data import load_images, to_uint8, to_unit_range
     from ebgan.generator_io import sample_images
-    from ebgan.data import to_uint8
 
     root, _ = with_classifier
     scorer = ClassifierScorer("fashion-mnist", root)
@@ -157,8 +156,8 @@ def test_train_eval_every_without_classifier_fails_before_writing_anything(tmp_p
 
 # ------------------------------------------------------------------ ebgan eval: results
 def test_eval_json_has_every_key_and_is_deterministic(with_classifier, tmp_path, capsys):
-    from ebgan.data import load_images
     from ebgan.commands.sample import write_samples
+    from ebgan.data import load_images
 
     root, _ = with_classifier
     images = load_images("fashion-mnist", "test", root).images[:300].numpy()

@@ -13,7 +13,13 @@ import torch.nn as nn
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
-from ebgan.objectives import EBGAN, discriminator_hinge_loss, margin_in_units, pull_away, reconstruction_energy
+from ebgan.objectives import (
+    EBGAN,
+    discriminator_hinge_loss,
+    margin_in_units,
+    pull_away,
+    reconstruction_energy,
+)
 
 
 class FixedAutoencoder(nn.Module):
@@ -172,10 +178,10 @@ def test_objective_names():
     [
         ({"margin": -1.0}, "margin must be >= 0"),
         ({"batch_size": 1}, "batch of 1"),
-        ({"objective": "ebgan", "pt_weight": 0.1}, "no pull-away"),
-        ({"objective": "ebgan-pt", "pt_weight": 0.0}, "pt_weight > 0"),
+        ({"objective": "ebgan", "pt_weight": 0.1}, "objective 'ebgan' does not use pt_weight"),
+        ({"objective": "ebgan-pt", "pt_weight": 0.0}, "pt_weight must be > 0"),
         ({"objective": "ebgna"}, "unknown objective"),
-        ({"energy": "l1"}, "unknown energy"),
+        ({"energy": "l1"}, "energy must be one of l2, l2sq, mse"),
     ],
 )
 def test_config_rejects_bad_values(values, message):
@@ -190,7 +196,7 @@ def test_config_rejects_unknown_keys_with_a_suggestion():
 
 def test_config_default_margin_is_the_papers_in_the_chosen_units():
     assert Config().resolve().margin == 10.0
-    assert Config(objective="ebgan").resolve().pt_weight == 0.0
+    assert "pt_weight" not in Config(objective="ebgan").resolve().options
     assert Config().resolve().pt_weight == 0.1
     assert Config(energy="mse").resolve().margin == pytest.approx(100 / 1024)
     assert math.isclose(Config(energy="l2sq").resolve().margin, 100.0)

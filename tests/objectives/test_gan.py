@@ -66,8 +66,10 @@ def test_bad_options_are_refused():
         Config(objective="gan", model="seed32").resolve()
     with pytest.raises(EbganError, match="--model dcgan"):
         Config(objective="dcgan", model="mlp").resolve()
-    with pytest.raises(EbganError, match="pull-away"):
+    with pytest.raises(EbganError, match="objective 'gan' does not use pt_weight"):
         Config(objective="gan", model="mlp", pt_weight=0.1).resolve()
+    with pytest.raises(EbganError, match="objective 'ebgan-pt' does not use gp_weight"):
+        Config(gp_weight=10.0).resolve()  # once silently kept
 
 
 def test_mlp_critic_shape_and_dropout():

@@ -41,7 +41,7 @@ def _cfg(**kw):
 def test_auto_starts_from_the_pretrained_real_energy():
     data = synthetic_images(32, size=16)
     trainer = Trainer(_cfg(), data)
-    assert trainer.objective.margin == pytest.approx(10.0)  # the config's margin until prepare
+    assert trainer.cfg.margin is None  # auto: no configured margin, pretraining sets it
     trainer.train(steps=1, progress=False)
     m0 = trainer.objective.initial_margin
     assert trainer.objective.margin == m0 != pytest.approx(10.0)

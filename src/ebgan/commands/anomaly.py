@@ -9,6 +9,7 @@ dataset's test images as the anomalies.
 from __future__ import annotations
 
 import json
+import sys
 
 from ebgan.commands.config_args import add_config_flags, config_overrides
 from ebgan.config import Config, load_config_file
@@ -29,6 +30,12 @@ DEFAULTS = {
 }
 
 
+# The protocol picks the splits, and runs are scored once at the end: these keys mean nothing here,
+# so their flags do not exist (argparse refuses them) and a preset's values are overridden, said once.
+NOT_USED = frozenset({"data_split", "eval_every"})
+RUN_FOLDER_ONLY = ("sample_every", "checkpoint_every")  # only with --runs-dir
+
+
 def register(sub) -> None:
     p = sub.add_parser("anomaly", help="one-class anomaly detection: EBGAN energy vs autoencoder (AUROC, AUPRC)",
                        description=__doc__)
@@ -44,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--runs-dir", help="also keep each trained model as a run folder here (for ebgan energy ...)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    add_config_flags(p)
+    add_config_flags(p, skip=NOT_USED)
     p.set_defaults(func=run)
 
 
@@ -52,8 +59,18 @@ def resolve_config(args) -> Config:
     """Config defaults < this command's short-budget defaults < preset < flags."""
     values = dict(DEFAULTS)
     if args.config:
-        values.update(load_config_file(args.config))
-    values.update(config_overrides(args))
+        preset = load_config_file(args.config)
+        ignored = sorted(k for k in NOT_USED if k in preset)
+        if ignored:
+            print(f"note: ebgan anomaly ignores {', '.join(ignored)} from {args.config} (the protocol sets the "
+                  "splits; models are scored once, at the end)", file=sys.stderr)
+        values.update({k: v for k, v in preset.items() if k not in NOT_USED})
+    flags = config_overrides(args)
+    given = [k for k in RUN_FOLDER_ONLY if k in flags]
+    if given and not args.runs_dir:
+        raise EbganError(f"{', '.join('--' + k.replace('_', '-') for k in given)} only matter with --runs-dir "
+                         "(without it no run folder is written); add --runs-dir DIR or drop them")
+    values.update(flags)
     cfg = Config.from_dict(values, "anomaly").resolve()
     if cfg.dataset.startswith("toy:"):
         raise EbganError("anomaly works on labelled image datasets (mnist, fashion-mnist), not toy:NAME")

@@ -97,7 +97,8 @@ def preset_config(objective: str, dataset: str, preset_dir, prefix: str | None) 
         return load_config_file(path), path.name
     pt_path = folder / f"{prefix}-ebgan-pt.yaml" if folder else None
     if objective == "ebgan" and pt_path and pt_path.is_file():
-        return {**load_config_file(pt_path), "objective": "ebgan", "pt_weight": 0.0}, f"{pt_path.name} with pt_weight 0"
+        values = {k: v for k, v in load_config_file(pt_path).items() if k != "pt_weight"}
+        return {**values, "objective": "ebgan"}, f"{pt_path.name} without the pull-away term"
     return {"objective": objective}, "defaults"
 
 

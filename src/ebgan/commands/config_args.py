@@ -1,14 +1,18 @@
-"""Config fields as CLI flags: ``--batch-size 32``, ``--model-args n_layer_g=3,size_g=400``."""
+"""Config keys as CLI flags: ``--batch-size 32``, ``--model-args n_layer_g=3,size_g=400``.
+
+Every field of ``Config`` and every option of every registered objective is a flag, with
+its help line from the one place it is declared. A command that does not use a key
+leaves it out (``skip``), so argparse refuses it instead of silently ignoring it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import typing
 
 import yaml
 
-from ebgan.config import Config
+from ebgan.config import FIELD_TYPES, Config
 
 
 def _parse_mapping(text: str) -> dict:
@@ -21,30 +25,58 @@ def _parse_mapping(text: str) -> dict:
     return out
 
 
-def _parser_for(f: dataclasses.Field):
-    hint = typing.get_type_hints(Config)[f.name]
-    base = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-    t = base[0]
-    if t is dict:
-        return _parse_mapping
-    if t is bool:
-        return None
-    return t
+def _parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-def add_config_flags(parser: argparse.ArgumentParser, skip: set[str] = frozenset()) -> None:
-    """One flag per Config field, default SUPPRESS so that only given flags override."""
-    group = parser.add_argument_group("config (override the preset; see 'ebgan train --dry-run')")
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+PARSERS = {dict: _parse_mapping, int: _parse_int, float: _parse_float, str: str}
+
+
+def _add(group, key: str, kind: type, help: str) -> None:
+    flag = "--" + key.replace("_", "-")
+    if kind is bool:  # --amp / --no-amp
+        group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help)
+    else:
+        group.add_argument(flag, dest=key, type=PARSERS[kind], default=argparse.SUPPRESS, metavar="V", help=help)
+
+
+def _model_args_help() -> str:
+    from ebgan.nets import FAMILIES, family
+
+    per_family = "; ".join(f"{name}: {', '.join(family(name).ARGS)}" for name in FAMILIES)
+    return f"network family options as key=value pairs ({per_family})"
+
+
+def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset[str] = frozenset()) -> None:
+    """One flag per config key, default SUPPRESS so that only given flags override."""
+    from ebgan.objectives import all_options
+
+    group = parser.add_argument_group("config (override the preset; 'ebgan train --dry-run' shows the result)")
     for f in dataclasses.fields(Config):
-        if f.name in skip:
+        if f.name in skip or f.name not in FIELD_TYPES:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        if _parser_for(f) is None:  # booleans: --amp / --no-amp
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
-        else:
-            group.add_argument(flag, dest=f.name, type=_parser_for(f), default=argparse.SUPPRESS, metavar="V")
+        text = _model_args_help() if f.name == "model_args" else f.metadata["help"]
+        _add(group, f.name, FIELD_TYPES[f.name][0], f"{text} (default: {f.default if f.name != 'model_args' else '{}'})")
+    options = parser.add_argument_group("objective options (each is refused by the objectives that do not use it)")
+    for key, owners in all_options().items():
+        if key in skip:
+            continue
+        _, first = owners[0]
+        users = ", ".join(name for name, _ in owners)
+        default = "computed" if first.default is None else first.default
+        _add(options, key, first.type, f"[{users}] {first.help} (default: {default})")
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if k in Config.keys()}
-
+    keys = set(Config.keys())
+    return {k: v for k, v in vars(args).items() if k in keys}

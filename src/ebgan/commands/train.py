@@ -34,7 +34,7 @@ def resolve_config(args) -> Config:
         saved_path = Path(args.resume) / CONFIG
         if not saved_path.is_file():
             raise EbganError(f"{args.resume} holds no run to resume (no {CONFIG}); start one with --out")
-        saved = Config.from_dict(yaml.safe_load(saved_path.read_text()), str(saved_path))
+        saved = Config.from_dict(load_config_file(saved_path), str(saved_path), saved=True)
         cfg = saved.updated(**overrides).resolve()
         changed = config_diff(saved, cfg)
         if changed:

@@ -63,7 +63,7 @@ def model_configs(base: Config) -> dict[str, Config]:
     if base.objective not in ("ebgan", "ebgan-pt"):
         raise EbganError(f"anomaly compares an EBGAN energy with its autoencoder; use --objective ebgan or ebgan-pt, "
                          f"got {base.objective!r}")
-    return {base.objective: base, BASELINE: base.updated(objective=BASELINE, pt_weight=0.0).resolve()}
+    return {base.objective: base, BASELINE: base.with_objective(BASELINE).resolve()}
 
 
 def _scores(model: EnergyModel, images: torch.Tensor, labels01: np.ndarray) -> dict:

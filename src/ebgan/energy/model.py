@@ -111,7 +111,7 @@ def load_energy_model(
     if not folder.is_dir():
         raise EbganError(f"run folder {folder} does not exist; pass a folder written by 'ebgan train'")
     state = load_checkpoint(folder / CHECKPOINT)
-    cfg = Config.from_dict(state["config"], str(folder / CHECKPOINT))
+    cfg = Config.from_dict(state["config"], str(folder / CHECKPOINT), saved=True)
     objective = build_objective(cfg)
     objective.load_state_dict(state.get("objective", {}))
     input_shape = input_shape_of(cfg)

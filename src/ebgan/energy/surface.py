@@ -113,7 +113,7 @@ def plot_surface(model, out: str | Path, real: np.ndarray | None = None, fake: n
     vmax = float(np.quantile(grid, 0.98))  # a few huge energies far out would wash out the map
     fig, ax = plt.subplots(figsize=(5.6, 5))
     im = _draw(ax, grid, extent, real, fake, vmax=vmax)
-    fig.colorbar(im, ax=ax, label=f"energy D(x) ({model.cfg.energy})")
+    fig.colorbar(im, ax=ax, label=f"energy D(x) ({model.cfg.option('energy', model.objective.name)})")
     ax.set_title(f"{model.cfg.objective} on {model.cfg.dataset}, step {model.step}", fontsize=10)
     if real is not None or fake is not None:
         ax.legend(loc="upper right", fontsize=7, markerscale=4, framealpha=0.6)

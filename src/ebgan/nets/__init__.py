@@ -11,21 +11,44 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import types
 
 import torch.nn as nn
 
 from ebgan.errors import EbganError
 
-FAMILIES = {"seed32": "ebgan.nets.seed32", "mlp": "ebgan.nets.mlp", "dcgan": "ebgan.nets.dcgan"}
+# Adding a family: its module and one line here (or ``register_family`` from outside the package).
+FAMILIES: dict[str, str] = {
+    "seed32": "ebgan.nets.seed32",
+    "mlp": "ebgan.nets.mlp",
+    "dcgan": "ebgan.nets.dcgan",
+}
 DISCRIMINATOR_CLASSES = {"autoencoder": "AutoencoderDiscriminator", "critic": "Critic"}
 
 
-def family(model: str):
+def register_family(name: str, module: str | types.ModuleType) -> None:
+    """Make a network family available as ``--model name``: a module path or a module object
+    defining ``ARGS``, ``Generator`` and at least one discriminator class."""
+    mod = importlib.import_module(module) if isinstance(module, str) else module
+    missing = [a for a in ("ARGS", "Generator") if not hasattr(mod, a)]
+    if missing or not any(hasattr(mod, c) for c in DISCRIMINATOR_CLASSES.values()):
+        raise EbganError(f"network family {name!r} must define ARGS, Generator and one of "
+                         f"{', '.join(DISCRIMINATOR_CLASSES.values())}; missing {missing or 'a discriminator'}")
+    FAMILIES[name] = mod.__name__
+    _LOADED[name] = mod
+
+
+_LOADED: dict[str, types.ModuleType] = {}
+
+
+def family(model: str) -> types.ModuleType:
     if model not in FAMILIES:
         close = difflib.get_close_matches(model, FAMILIES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise EbganError(f"unknown model {model!r}{hint} Known: {', '.join(sorted(FAMILIES))}")
-    return importlib.import_module(FAMILIES[model])
+    if model not in _LOADED:
+        _LOADED[model] = importlib.import_module(FAMILIES[model])
+    return _LOADED[model]
 
 
 def resolve_model_args(model: str, model_args: dict | None) -> dict:

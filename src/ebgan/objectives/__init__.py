@@ -1,89 +1,93 @@
-"""GAN objectives, one file each, behind one small interface (``base.Objective``)."""
+"""GAN objectives, one file each, behind one small interface (``base.Objective``).
+
+Adding an objective: its file (a subclass of ``Objective`` declaring ``name`` and
+``options``) and one line in ``BUILTIN`` below; from outside the package,
+``register_objective(cls)``. Config resolution, the CLI flags and their help all read
+this registry.
+"""
 
 from __future__ import annotations
 
 import difflib
 
 from ebgan.errors import EbganError
-from ebgan.objectives.base import Objective
+from ebgan.objectives.autoencoder import Autoencoder
+from ebgan.objectives.base import Objective, Option
+from ebgan.objectives.began import BEGAN
 from ebgan.objectives.ebgan import (
     EBGAN,
+    EBGANPT,
     discriminator_hinge_loss,
     margin_in_units,
     pull_away,
     reconstruction_energy,
 )
+from ebgan.objectives.gan import DCGAN, GAN
+from ebgan.objectives.magan import MAGAN
+from ebgan.objectives.wgan_gp import WGANGP
+
+BUILTIN: tuple[type[Objective], ...] = (
+    EBGANPT,  # the default
+    EBGAN,
+    BEGAN,
+    MAGAN,
+    GAN,
+    DCGAN,
+    WGANGP,
+    Autoencoder,  # EBGAN's D on real data only: the anomaly baseline
+)
+OBJECTIVES: dict[str, type[Objective]] = {}
 
 
-def _ebgan(cfg) -> Objective:
-    return EBGAN(
-        margin=cfg.margin,
-        pt_weight=cfg.pt_weight,
-        energy=cfg.energy,
-        margin_schedule=cfg.margin_schedule,
-        margin_decay_steps=cfg.margin_decay_steps,
-        pretrain_steps=cfg.pretrain_steps,
-    )
+def register_objective(cls: type[Objective]) -> type[Objective]:
+    """Make ``cls`` available as ``--objective cls.name`` (usable as a class decorator)."""
+    if not cls.name:
+        raise EbganError(f"{cls.__name__} has no name; set the class attribute 'name'")
+    names = [o.name for o in cls.options]
+    if len(set(names)) != len(names):
+        raise EbganError(f"objective {cls.name!r} declares an option twice: {names}")
+    OBJECTIVES[cls.name] = cls
+    return cls
 
 
-def _gan(cfg) -> Objective:
-    from ebgan.objectives.gan import GAN
-
-    return GAN(gan_loss=cfg.gan_loss, name=cfg.objective)
+for _cls in BUILTIN:
+    register_objective(_cls)
 
 
-def _wgan_gp(cfg) -> Objective:
-    from ebgan.objectives.wgan_gp import WGANGP
-
-    return WGANGP(gp_weight=cfg.gp_weight, n_critic=cfg.n_critic)
-
-
-def _began(cfg) -> Objective:
-    from ebgan.objectives.began import BEGAN
-
-    return BEGAN(gamma=cfg.gamma, lambda_k=cfg.lambda_k)
+def objective_class(name: str) -> type[Objective]:
+    if name not in OBJECTIVES:
+        close = difflib.get_close_matches(name, OBJECTIVES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise EbganError(f"unknown objective {name!r}{hint} Known: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name]
 
 
-def _magan(cfg) -> Objective:
-    from ebgan.objectives.magan import MAGAN
-
-    return MAGAN(pretrain_steps=cfg.pretrain_steps, energy=cfg.energy)
-
-
-def _autoencoder(cfg) -> Objective:
-    from ebgan.objectives.autoencoder import Autoencoder
-
-    return Autoencoder(energy=cfg.energy)
-
-
-# name -> builder from a resolved Config
-OBJECTIVES = {
-    "ebgan-pt": _ebgan,
-    "ebgan": _ebgan,
-    "began": _began,
-    "magan": _magan,
-    "gan": _gan,
-    "dcgan": _gan,  # the GAN loss on the dcgan networks (Radford et al. 2016)
-    "wgan-gp": _wgan_gp,
-    "autoencoder": _autoencoder,  # EBGAN's D on real data only: the anomaly baseline
-}
+def all_options() -> dict[str, list[tuple[str, Option]]]:
+    """Every option name of every registered objective -> [(objective, declaration), ...]."""
+    out: dict[str, list[tuple[str, Option]]] = {}
+    for name, cls in OBJECTIVES.items():
+        for opt in cls.options:
+            out.setdefault(opt.name, []).append((name, opt))
+    return out
 
 
 def build_objective(cfg) -> Objective:
-    if cfg.objective not in OBJECTIVES:
-        close = difflib.get_close_matches(cfg.objective, OBJECTIVES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise EbganError(f"unknown objective {cfg.objective!r}{hint} Known: {', '.join(OBJECTIVES)}")
-    return OBJECTIVES[cfg.objective](cfg)
+    """The objective a resolved Config names, built from its options."""
+    return objective_class(cfg.objective).from_config(cfg)
 
 
 __all__ = [
     "EBGAN",
+    "EBGANPT",
     "OBJECTIVES",
     "Objective",
+    "Option",
+    "all_options",
     "build_objective",
     "discriminator_hinge_loss",
     "margin_in_units",
+    "objective_class",
     "pull_away",
     "reconstruction_energy",
+    "register_objective",
 ]

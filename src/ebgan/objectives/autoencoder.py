@@ -14,18 +14,17 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ebgan.errors import EbganError
 from ebgan.objectives.base import Metrics, Objective
-from ebgan.objectives.ebgan import ENERGIES, reconstruction_energy
+from ebgan.objectives.ebgan import ENERGY_OPTION, reconstruction_energy
 
 
 class Autoencoder(Objective):
     name = "autoencoder"
     discriminator_kind = "autoencoder"
+    options = (ENERGY_OPTION,)
 
     def __init__(self, energy: str = "l2"):
-        if energy not in ENERGIES:
-            raise EbganError(f"unknown energy {energy!r}; use one of {ENERGIES}")
+        self.check_options(energy=energy)
         self.energy_kind = energy
 
     def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -17,16 +17,116 @@ saved through ``state_dict``.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
 import torch
 import torch.nn as nn
+
+from ebgan.errors import EbganError
+
+if TYPE_CHECKING:
+    from ebgan.config import Config
 
 Metrics = dict[str, torch.Tensor]
 
 
+@dataclass(frozen=True)
+class Option:
+    """One option an objective reads from the config, declared beside its maths.
+
+    ``default=None`` means "computed by the objective's ``resolve``" (e.g. the margin,
+    whose unit depends on the energy and the image size). ``check`` returns an error
+    message for a bad value, or None.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple = ()
+    check: Callable[[Any], str | None] | None = None
+
+    def validate(self, value: Any, owner: str) -> Any:
+        """The value converted to the option's type, or a one-line EbganError naming ``owner``."""
+        value = coerce(self.name, value, self.type, f"objective {owner!r}")
+        if value is None:
+            return None
+        if self.choices and value not in self.choices:
+            raise EbganError(f"{self.name} must be one of {', '.join(map(str, self.choices))} for objective "
+                             f"{owner!r}, got {value!r}")
+        problem = self.check(value) if self.check else None
+        if problem:
+            raise EbganError(f"{self.name} {problem} (objective {owner!r}), got {value!r}")
+        return value
+
+
+def coerce(name: str, value: Any, kind: type, where: str) -> Any:
+    """``value`` as ``kind`` (bool, int, float, str, dict), or a one-line error naming the key and the type.
+
+    Only lossless conversions: an int is a float, a float is never an int, a string is
+    never a bool. Floats must be finite. None passes (it means "not set").
+    """
+    if value is None:
+        return None
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        dict: isinstance(value, dict),
+    }[kind]
+    if not ok:
+        raise EbganError(f"{where}: {name} must be {_TYPE_WORDS[kind]}, got {value!r} ({type(value).__name__})")
+    if kind is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise EbganError(f"{where}: {name} must be a finite number, got {value!r}")
+    return value
+
+
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+               dict: "a mapping (key: value)"}
+
+
+def at_least(low: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= low else f"must be >= {low:g}"
+
+
+def positive(v) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
 class Objective:
+    """Base class. A subclass sets ``name``, ``options`` (what it reads from the config) and
+    implements the two losses; ``from_config`` builds it from a resolved Config."""
+
     name: str = ""
+    options: ClassVar[tuple[Option, ...]] = ()
     discriminator_kind: str = "autoencoder"  # "autoencoder" or "critic"; see ebgan.nets
     d_steps: int = 1
+
+    @classmethod
+    def resolve(cls, cfg: Config) -> None:
+        """Fill options that depend on the rest of the config and check combinations, in place.
+
+        Called by ``Config.resolve`` after every declared option has its default and has
+        passed its own check; ``cfg.options`` holds exactly this objective's options.
+        """
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Objective:
+        return cls(**cfg.options)
+
+    @classmethod
+    def check_options(cls, **values) -> None:
+        """Validate constructor arguments with the same declarations Config uses."""
+        declared = {o.name: o for o in cls.options}
+        for key, value in values.items():
+            if key in declared:
+                declared[key].validate(value, cls.name)
 
     def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         raise NotImplementedError

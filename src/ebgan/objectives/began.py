@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ebgan.errors import EbganError
-from ebgan.objectives.base import Metrics, Objective
+from ebgan.objectives.base import Metrics, Objective, Option, at_least
 
 
 def l1_energy(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
@@ -36,14 +35,16 @@ def convergence(loss_real: float, loss_fake: float, gamma: float) -> float:
 
 
 class BEGAN(Objective):
+    name = "began"
     discriminator_kind = "autoencoder"
+    options = (
+        Option("gamma", float, 0.5, "diversity ratio gamma = E[L(G(z))] / E[L(x)] aimed at (the paper: 0.3 to 0.7)",
+               check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
+        Option("lambda_k", float, 0.001, "learning rate of the k_t control", check=at_least(0)),
+    )
 
     def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001):
-        if not 0 < gamma <= 1:
-            raise EbganError(f"gamma must be in (0, 1] (the paper uses 0.3 to 0.7), got {gamma}")
-        if lambda_k < 0:
-            raise EbganError(f"lambda_k must be >= 0, got {lambda_k}")
-        self.name = "began"
+        self.check_options(gamma=gamma, lambda_k=lambda_k)
         self.gamma, self.lambda_k = float(gamma), float(lambda_k)
         self.k = 0.0  # k_0 = 0; kept as a 0-d tensor so the per-step update needs no device sync
         self._loss_real = None  # L(x) of the last D step, for the k update

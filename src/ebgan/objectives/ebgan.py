@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ebgan.errors import EbganError
-from ebgan.objectives.base import Metrics, Objective
+from ebgan.objectives.base import Metrics, Objective, Option, at_least, positive
 
 ENERGIES = ("l2", "l2sq", "mse")
 PAPER_MARGIN_L2 = 10.0  # MNIST margin in the paper's units (eq. 13)
@@ -86,6 +86,22 @@ AUTO_MARGIN_BATCHES = 10  # real batches averaged for the energy after pretraini
 MARGIN_SCHEDULES = ("constant", "linear", "auto")
 
 
+def check_schedule(schedule: str, decay_steps: int, pretrain_steps: int, margin, constructor: bool = False) -> None:
+    """Refuse combinations of the margin options that would be silently ignored or cannot run."""
+    if schedule == "linear" and decay_steps <= 0:
+        raise EbganError("margin_schedule 'linear' needs margin_decay_steps > 0 (steps to reach 0)")
+    if schedule == "constant" and decay_steps:
+        raise EbganError("margin_decay_steps is used by margin_schedule linear or auto; drop it or set the schedule")
+    if schedule == "auto" and pretrain_steps <= 0:
+        raise EbganError("margin_schedule 'auto' needs pretrain_steps > 0 (autoencoder steps on real data, e.g. 500)")
+    if schedule != "auto" and pretrain_steps:
+        raise EbganError("pretrain_steps is used only by margin_schedule auto (and magan); drop it or set the schedule")
+    if schedule == "auto" and margin is not None and not constructor:
+        raise EbganError("margin_schedule 'auto' sets the margin from pretraining; drop margin")
+    if schedule != "auto" and margin is None and constructor:
+        raise EbganError("EBGAN needs a margin (or margin_schedule 'auto')")
+
+
 def pretrain_autoencoder(trainer, steps: int, energy_fn, batches: int = AUTO_MARGIN_BATCHES) -> float:
     """Train ``trainer.D`` as an autoencoder on real data, return the mean real energy after.
 
@@ -110,40 +126,69 @@ def pretrain_autoencoder(trainer, steps: int, energy_fn, batches: int = AUTO_MAR
     return float(energies.mean())
 
 
+def _margin_default(cfg) -> float:
+    """The paper's MNIST margin (10 on ||r||, eq. 13) in the configured energy's units; 2-D toys
+    get TOY_MARGIN, since ||r|| of a 2-D point is O(0.1), not O(10)."""
+    from ebgan.data.toy import TOY_MARGIN, is_toy
+
+    if is_toy(cfg.dataset):
+        return margin_in_units(TOY_MARGIN, cfg.options["energy"], (2,))
+    shape = (cfg.channels or 1, cfg.image_size, cfg.image_size)
+    return margin_in_units(PAPER_MARGIN_L2, cfg.options["energy"], shape)
+
+
+ENERGY_OPTION = Option("energy", str, "l2", "units of the autoencoder energy: l2 (the paper's ||r||), l2sq, mse",
+                       choices=ENERGIES)
+PRETRAIN_OPTION = Option("pretrain_steps", int, 0, "autoencoder pretraining steps on real data before step 0",
+                         check=at_least(0))
+PT_WEIGHT_OPTION = Option("pt_weight", float, 0.1, "weight of the pull-away term f_PT (eq. 14)", check=positive)
+
+
 class EBGAN(Objective):
     """EBGAN with an autoencoder discriminator; ``pt_weight > 0`` makes it EBGAN-PT."""
 
+    name = "ebgan"
     discriminator_kind = "autoencoder"
+    options = (
+        ENERGY_OPTION,
+        Option("margin", float, None, "hinge margin m; default: 10 in L2 units (the paper's MNIST value) "
+               "converted to the energy's units", check=at_least(0)),
+        Option("margin_schedule", str, "constant",
+               "constant, linear (to 0 over margin_decay_steps), auto (m from pretraining the autoencoder)",
+               choices=MARGIN_SCHEDULES),
+        Option("margin_decay_steps", int, 0, "steps for the linear (or auto) schedule to bring m to 0",
+               check=at_least(0)),
+        PRETRAIN_OPTION,
+    )
+
+    @classmethod
+    def resolve(cls, cfg) -> None:
+        o = cfg.options
+        check_schedule(o["margin_schedule"], o["margin_decay_steps"], o["pretrain_steps"], o["margin"])
+        if o["margin"] is None and o["margin_schedule"] != "auto":
+            o["margin"] = _margin_default(cfg)
 
     def __init__(
         self,
-        margin: float,
+        margin: float | None = None,
         pt_weight: float = 0.0,
         energy: str = "l2",
         margin_schedule: str = "constant",
         margin_decay_steps: int = 0,
         pretrain_steps: int = 0,
     ):
-        if margin < 0:
-            raise EbganError(f"margin must be >= 0, got {margin}")
-        if pt_weight < 0:
-            raise EbganError(f"pt_weight must be >= 0, got {pt_weight}")
-        if energy not in ENERGIES:
-            raise EbganError(f"unknown energy {energy!r}; use one of {ENERGIES}")
-        if margin_schedule not in MARGIN_SCHEDULES:
-            raise EbganError(f"unknown margin_schedule {margin_schedule!r}; use one of {MARGIN_SCHEDULES}")
-        if margin_schedule == "linear" and margin_decay_steps <= 0:
-            raise EbganError("margin_schedule 'linear' needs margin_decay_steps > 0 (steps to reach 0)")
+        EBGAN.check_options(margin=margin, energy=energy, margin_schedule=margin_schedule,
+                           margin_decay_steps=margin_decay_steps, pretrain_steps=pretrain_steps)
+        if pt_weight:
+            PT_WEIGHT_OPTION.validate(pt_weight, "ebgan-pt")
+        check_schedule(margin_schedule, margin_decay_steps, pretrain_steps, margin, constructor=True)
         self.name = "ebgan-pt" if pt_weight > 0 else "ebgan"
-        self.initial_margin = float(margin)
-        self.margin = float(margin)
+        self.initial_margin = self.margin = float(margin or 0.0)  # auto: set by prepare()
         self.pt_weight = float(pt_weight)
         self.energy_kind = energy
         self.margin_schedule = margin_schedule
         self.margin_decay_steps = margin_decay_steps
         self.pretrain_steps = int(pretrain_steps)
-        if margin_schedule == "auto" and self.pretrain_steps <= 0:
-            raise EbganError("margin_schedule 'auto' needs pretrain_steps > 0 (autoencoder steps on real data, e.g. 500)")
 
     def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
         recon, _ = D(x)
@@ -189,3 +234,17 @@ class EBGAN(Objective):
     def load_state_dict(self, state: dict) -> None:
         self.margin = state["margin"]
         self.initial_margin = state["initial_margin"]
+
+
+class EBGANPT(EBGAN):
+    """EBGAN-PT: EBGAN plus the pull-away term on the encoder's embeddings of G(z) (eq. 14)."""
+
+    name = "ebgan-pt"
+    options = EBGAN.options + (PT_WEIGHT_OPTION,)
+
+    @classmethod
+    def resolve(cls, cfg) -> None:
+        super().resolve(cfg)
+        if cfg.batch_size < 2:
+            raise EbganError("the pull-away term is undefined for a batch of 1 (it averages over pairs); "
+                             "use --batch-size >= 2")

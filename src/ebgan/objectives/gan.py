@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ebgan.errors import EbganError
-from ebgan.objectives.base import Metrics, Objective
+from ebgan.objectives.base import Metrics, Objective, Option
 
 GAN_LOSSES = ("non-saturating", "minimax")
 
@@ -35,12 +35,16 @@ def generator_bce(logit_fake: torch.Tensor, kind: str = "non-saturating") -> tor
 
 
 class GAN(Objective):
+    name = "gan"
     discriminator_kind = "critic"
+    options = (
+        Option("gan_loss", str, "non-saturating", "generator loss: non-saturating (-log D(G(z))) or minimax",
+               choices=GAN_LOSSES),
+    )
 
-    def __init__(self, gan_loss: str = "non-saturating", name: str = "gan"):
-        if gan_loss not in GAN_LOSSES:
-            raise EbganError(f"unknown gan_loss {gan_loss!r}; use one of {GAN_LOSSES}")
-        self.name, self.gan_loss = name, gan_loss
+    def __init__(self, gan_loss: str = "non-saturating"):
+        self.check_options(gan_loss=gan_loss)
+        self.gan_loss = gan_loss
 
     def energy(self, D, x: torch.Tensor) -> torch.Tensor:
         return -D(x).float()  # a high logit means "real", so low energy
@@ -57,3 +61,15 @@ class GAN(Objective):
     def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
         loss = generator_bce(D(fake), self.gan_loss)
         return loss, {"loss_g": loss.detach()}
+
+
+class DCGAN(GAN):
+    """The GAN loss on the DCGAN networks (Radford et al. 2016): the name pins the networks."""
+
+    name = "dcgan"
+
+    @classmethod
+    def resolve(cls, cfg) -> None:
+        if cfg.model != "dcgan":
+            raise EbganError(f"objective 'dcgan' is the GAN loss on the dcgan networks; use --model dcgan "
+                             f"(or --objective gan with {cfg.model!r})")

@@ -27,9 +27,8 @@ import math
 
 import torch
 
-from ebgan.errors import EbganError
-from ebgan.objectives.base import Metrics
-from ebgan.objectives.ebgan import EBGAN, pretrain_autoencoder
+from ebgan.objectives.base import Metrics, Option
+from ebgan.objectives.ebgan import EBGAN, ENERGY_OPTION, pretrain_autoencoder
 
 
 def margin_update(margin: float, real_mean: float, fake_mean: float, prev_fake_mean: float) -> float:
@@ -40,9 +39,19 @@ def margin_update(margin: float, real_mean: float, fake_mean: float, prev_fake_m
 
 
 class MAGAN(EBGAN):
+    name = "magan"
+    options = (
+        ENERGY_OPTION,
+        Option("pretrain_steps", int, 0, "autoencoder steps on real data that set m_0 (e.g. 500)",
+               check=lambda v: None if v > 0 else "must be > 0: MAGAN's first margin comes from pretraining"),
+    )
+
+    @classmethod
+    def resolve(cls, cfg) -> None:  # no margin schedule: the epoch-end rule moves m
+        pass
+
     def __init__(self, pretrain_steps: int, energy: str = "l2"):
-        if pretrain_steps <= 0:
-            raise EbganError("magan needs pretrain_steps > 0 (autoencoder steps on real data that set m_0, e.g. 500)")
+        self.check_options(pretrain_steps=pretrain_steps, energy=energy)
         super().__init__(margin=0.0, pt_weight=0.0, energy=energy)
         self.name = "magan"
         self.pretrain_steps = int(pretrain_steps)

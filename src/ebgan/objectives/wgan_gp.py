@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ebgan.errors import EbganError
-from ebgan.objectives.base import Metrics, Objective
+from ebgan.objectives.base import Metrics, Objective, Option, at_least
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None):
@@ -44,14 +44,29 @@ def check_no_batchnorm(D: nn.Module) -> None:
 
 
 class WGANGP(Objective):
+    name = "wgan-gp"
     discriminator_kind = "critic"
+    options = (
+        Option("gp_weight", float, 10.0, "gradient penalty weight lambda", check=at_least(0)),
+        Option("n_critic", int, 5, "critic steps per generator step", check=at_least(1)),
+    )
+
+    @classmethod
+    def resolve(cls, cfg) -> None:
+        if cfg.compile:
+            raise EbganError("wgan-gp's gradient penalty needs a double backward, which torch.compile does not "
+                             "support; drop --compile")
+        from ebgan.nets import family
+
+        if "batchnorm_d" in family(cfg.model).ARGS:
+            # The penalty is per sample: the critic must not mix samples (BatchNorm off by default here).
+            if cfg.model_args.get("batchnorm_d", False) is not False:
+                raise EbganError("wgan-gp needs a critic without BatchNorm (its gradient penalty is per sample); "
+                                 "set model_args batchnorm_d=false")
+            cfg.model_args["batchnorm_d"] = False
 
     def __init__(self, gp_weight: float = 10.0, n_critic: int = 5):
-        if gp_weight < 0:
-            raise EbganError(f"gp_weight must be >= 0, got {gp_weight}")
-        if n_critic < 1:
-            raise EbganError(f"n_critic must be >= 1, got {n_critic}")
-        self.name = "wgan-gp"
+        self.check_options(gp_weight=gp_weight, n_critic=n_critic)
         self.gp_weight, self.d_steps = float(gp_weight), int(n_critic)
         self._checked = False
 

@@ -92,8 +92,10 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         state = ckpt.load_checkpoint(path)
-        saved = state["config"]
-        changed = sorted(config_diff(Config(**saved), self.cfg)) if set(saved) == set(Config.keys()) else ["keys"]
+        try:
+            changed = sorted(config_diff(Config.from_dict(state["config"], str(path), saved=True), self.cfg))
+        except EbganError:
+            changed = ["keys"]
         if changed:
             raise EbganError(f"{path} was written by a run with another config ({', '.join(changed)} differ): "
                              "it comes from another model or run")

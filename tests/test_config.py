@@ -1,0 +1,113 @@
+"""ebgan.config: one flat namespace of typed keys; objectives own their options."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from ebgan.cli import build_parser
+from ebgan.config import Config, config_diff, load_config_file
+from ebgan.errors import EbganError
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"steps": 3.7}, "steps must be a whole number, got 3.7"),
+        ({"amp": "false"}, "amp must be true or false, got 'false'"),
+        ({"batch_size": 8.5}, "batch_size must be a whole number"),
+        ({"lr_d": "1e-3"}, "lr_d must be a number"),
+        ({"margin": float("inf")}, "margin must be a finite number"),
+        ({"pt_weight": float("nan")}, "pt_weight must be a finite number"),
+        ({"model_args": "n_layer_g=3"}, "model_args must be a mapping"),
+        ({"dataset": None}, "dataset needs a value"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_when_read(values, message):
+    with pytest.raises(EbganError, match=message):
+        Config(**values)
+
+
+def test_an_int_is_a_float_but_not_the_other_way():
+    cfg = Config(lr_g=1, margin=20)
+    assert cfg.lr_g == 1.0 and isinstance(cfg.lr_g, float)
+    assert cfg.margin == 20.0 and isinstance(cfg.margin, float)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"lr_g": -1e-4}, "lr_g must be a positive learning rate"),
+        ({"beta1": 1.0}, "beta1 must be in \\[0, 1\\)"),
+        ({"channels": 2}, "channels must be 1 or 3"),
+        ({"objective": "gan", "model": "mlp", "margin": 5.0}, "objective 'gan' does not use margin"),
+        ({"objective": "began", "margin_schedule": "linear"}, "objective 'began' does not use margin_schedule"),
+        ({"pretrain_steps": 100}, "pretrain_steps is used only by margin_schedule auto"),
+        ({"margin_decay_steps": 100}, "margin_decay_steps is used by margin_schedule linear or auto"),
+        ({"margin_schedule": "auto", "pretrain_steps": 5, "margin": 3.0}, "drop margin"),
+    ],
+)
+def test_resolve_refuses_bad_or_unused_values(values, message):
+    with pytest.raises(EbganError, match=message):
+        Config(**values).resolve()
+
+
+def test_resolved_config_holds_exactly_the_objectives_options():
+    cfg = Config(objective="wgan-gp", model="dcgan").resolve()
+    assert cfg.options == {"gp_weight": 10.0, "n_critic": 5}
+    flat = cfg.to_dict()
+    assert list(flat)[list(flat).index("objective") + 1 : list(flat).index("objective") + 3] == ["gp_weight", "n_critic"]
+    with pytest.raises(AttributeError, match="objective 'wgan-gp' has no option 'margin'"):
+        cfg.margin  # noqa: B018
+
+
+def test_yaml_round_trip_and_resolve_is_idempotent(tmp_path):
+    cfg = Config(objective="ebgan", energy="l2sq", image_size=28).resolve()
+    cfg.save(tmp_path / "c.yaml")
+    again = Config.from_dict(load_config_file(tmp_path / "c.yaml"))
+    assert again == cfg
+    assert again.resolve() == cfg
+    assert again.margin == 100.0  # 10 on ||r|| is 10^2 on ||r||^2
+
+
+def test_a_config_saved_by_ebgan_0_1_still_loads():
+    # 0.1 saved every objective's keys for every run; the run's own objective decides.
+    old = {**Config().resolve().to_dict(), "gan_loss": "non-saturating", "gp_weight": 10.0, "n_critic": 5,
+           "gamma": 0.5, "lambda_k": 0.001}
+    cfg = Config.from_dict(old, "old config.yaml", saved=True).resolve()
+    assert cfg == Config().resolve()
+    with pytest.raises(EbganError, match="does not use"):
+        Config.from_dict(old).resolve()  # but not from a user's preset
+
+
+def test_config_diff_ignores_resumable_keys_and_sees_options():
+    a = Config(steps=10).resolve()
+    b = Config(steps=20, log_every=7, margin=5.0).resolve()
+    assert config_diff(a, b) == {"margin": (10.0, 5.0)}
+
+
+def test_with_objective_keeps_only_the_options_the_other_one_declares():
+    base = Config(energy="l2sq", pt_weight=0.3).resolve()
+    twin = base.with_objective("autoencoder").resolve()
+    assert twin.options == {"energy": "l2sq"}
+
+
+def test_every_config_flag_has_help():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {a.dest: a.help for a in train._actions if a.dest in Config.keys()}
+    assert set(flags) == set(Config.keys())
+    assert all(h and len(h) > 10 for h in flags.values()), [k for k, h in flags.items() if not h]
+
+
+def test_every_field_declares_help():
+    for f in dataclasses.fields(Config):
+        assert f.metadata.get("help"), f.name
+
+
+def test_preset_with_a_bad_type_names_the_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"steps": "many"}))
+    with pytest.raises(EbganError, match=f"{path}: steps must be a whole number"):
+        load_config_file(path)
