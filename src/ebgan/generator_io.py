@@ -56,4 +56,7 @@ def sample_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, de
     G.eval()
     out = torch.cat([G(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])
     G.train(was_training)
+    if not torch.isfinite(out).all():
+        raise EbganError("the generator's output is not finite (NaN or inf): its weights diverged; "
+                         "sample an earlier checkpoint or train again with lower learning rates")
     return out

@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
-from ebgan.nets import FAMILIES, _LOADED, register_family
+from ebgan.nets import _LOADED, FAMILIES, register_family
 from ebgan.train import Trainer
 from tests.conftest import synthetic_images
 

@@ -11,7 +11,7 @@ import yaml
 from ebgan.commands.config_args import add_config_flags, config_overrides
 from ebgan.config import Config, config_diff, load_config_file
 from ebgan.errors import EbganError
-from ebgan.train.run_dir import CONFIG
+from ebgan.train.run_dir import CONFIG, check_resumable
 
 
 def register(sub) -> None:
@@ -31,9 +31,8 @@ def resolve_config(args) -> Config:
     if args.config:
         overrides = {**load_config_file(args.config), **overrides}
     if args.resume:
+        check_resumable(Path(args.resume))
         saved_path = Path(args.resume) / CONFIG
-        if not saved_path.is_file():
-            raise EbganError(f"{args.resume} holds no run to resume (no {CONFIG}); start one with --out")
         saved = Config.from_dict(load_config_file(saved_path), str(saved_path), saved=True)
         cfg = saved.updated(**overrides).resolve()
         changed = config_diff(saved, cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -70,9 +71,20 @@ class Trainer:
         self.G_run = torch.compile(self.G) if cfg.compile else self.G
         self.D_run = torch.compile(self.D) if cfg.compile else self.D
         self._stop_signal = None
-        self.writer.create(cfg, resume)
-        if resume:
-            self.load(Path(run_dir) / CHECKPOINT)
+        self._divergence = Divergence(self.device)
+        self.saved_step: int | None = None  # step of the last checkpoint written or resumed from
+        self.writer.open(resume)  # lock and check the folder; nothing in it changes until start()
+        try:
+            if resume:
+                self.load(Path(run_dir) / CHECKPOINT)
+                self.saved_step = self.step
+                if cfg.steps < self.step:
+                    raise EbganError(f"{run_dir} has done {self.step} steps; steps (the run's total) must be at "
+                                     f"least {self.step}, got {cfg.steps}")
+            self.writer.start(cfg, self.step)
+        except BaseException:
+            self.writer.close()
+            raise
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -110,9 +122,11 @@ class Trainer:
         self.step = state["step"]
 
     def save(self) -> None:
+        self._divergence.check(self)  # never a checkpoint of diverged weights
         if not self.writer.enabled:
             return
         save_torch(self.writer.folder / CHECKPOINT, self.state_dict())
+        self.saved_step = self.step
         export_generator(
             self.G, self.writer.folder, self.cfg.model, self.cfg.model_args,
             extra={"dataset": self.cfg.dataset, "objective": self.cfg.objective, "step": self.step},
@@ -153,6 +167,7 @@ class Trainer:
         metrics.update(m)
         self.step += 1
         obj.end_step(self.step)
+        self._divergence.record(self.step, metrics)
         return metrics
 
     # ------------------------------------------------------------------ the loop
@@ -189,6 +204,7 @@ class Trainer:
                 images_seen += cfg.batch_size * self.objective.d_steps
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:
+                    self._divergence.check(self)
                     elapsed = time.perf_counter() - t0
                     line = {k: float(v) / counts[k] for k, v in sums.items()}
                     line["images_per_s"] = images_seen / max(elapsed, 1e-9)
@@ -196,6 +212,7 @@ class Trainer:
                     bar.set_postfix({k: f"{line[k]:.3g}" for k in _SHOWN if k in line})
                     sums, counts, images_seen, t0 = {}, {}, 0, time.perf_counter()
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self._divergence.check(self)
                     self.writer.save_grid(self.fixed_samples(), self.step)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save()
@@ -209,6 +226,40 @@ class Trainer:
             self.writer.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+
+class Diverged(EbganError):
+    """A loss became NaN or infinite; the run stopped without checkpointing the diverged weights."""
+
+
+class Divergence:
+    """Watches the losses for NaN/inf without a device sync per step: the first bad step and its
+    values are kept on the device, and ``check`` (at log, sample and checkpoint time) reads them."""
+
+    KEYS = ("loss_d", "loss_g")
+
+    def __init__(self, device: torch.device):
+        self.first_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.values = torch.zeros(len(self.KEYS), device=device)
+
+    @torch.no_grad()
+    def record(self, step: int, metrics: dict) -> None:
+        vals = torch.stack([metrics[k].detach().float().reshape(()) if k in metrics else self.values.new_zeros(())
+                            for k in self.KEYS])
+        first = (~torch.isfinite(vals).all()) & (self.first_step < 0)
+        self.first_step = torch.where(first, step, self.first_step)
+        self.values = torch.where(first, vals, self.values)
+
+    def check(self, trainer) -> None:
+        step = int(self.first_step)
+        if step < 0:
+            return
+        bad = ", ".join(f"{k} = {float(v)}" for k, v in zip(self.KEYS, self.values.tolist()) if not math.isfinite(v))
+        cfg = trainer.cfg
+        kept = (f"the last good checkpoint (step {trainer.saved_step}) is intact"
+                if trainer.saved_step is not None and trainer.writer.enabled else "no checkpoint was written")
+        raise Diverged(f"training diverged at step {step}: {bad}; {kept}. Lower the learning rates "
+                       f"(lr_d {cfg.lr_d:g}, lr_g {cfg.lr_g:g}) or the objective's weights and start again")
 
 
 _SHOWN = ("loss_d", "loss_g", "energy_real", "energy_fake", "hinge_active", "images_per_s")

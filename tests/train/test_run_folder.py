@@ -1,0 +1,117 @@
+"""A run folder's life: one writer at a time, dead starts reusable, resume that changes nothing
+until it proceeds, metrics cut back to the checkpoint, no checkpoint of diverged weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ebgan.cli import main
+from ebgan.config import Config
+from ebgan.errors import EbganError
+from ebgan.objectives import EBGANPT
+from ebgan.train import Trainer
+from ebgan.train.trainer import Diverged
+from tests.conftest import synthetic_images
+
+TOY = ["--dataset", "toy:parabola", "--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
+       "--batch-size", "16", "--log-every", "1", "--no-progress"]
+
+
+def toy(out, *extra, resume=False):
+    where = ["--resume", str(out)] if resume else ["--out", str(out), *TOY]
+    return main(["train", *where, *extra])
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def steps_logged(folder):
+    return [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path, capsys):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ebgan", "train", "--out", str(run), *TOY, "--steps", "1000000",
+           "--checkpoint-every", "0"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (run / "metrics.jsonl").exists():
+            time.sleep(0.1)
+        before = (run / "config.yaml").read_bytes()
+        assert toy(run, "--steps", "5") == 2  # a second fresh start into the same folder
+        assert f"in use by another ebgan process (PID {proc.pid})" in capsys.readouterr().err
+        assert (run / "config.yaml").read_bytes() == before
+    finally:
+        proc.kill()
+        proc.wait()
+    # the kernel released the dead process's lock: the folder (no checkpoint yet) is reusable at once
+    assert toy(run, "--steps", "2") == 0
+
+
+def test_a_start_that_died_before_its_first_checkpoint_is_reused_by_out(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("dataset: toy:parabola\n")
+    (run / "metrics.jsonl").write_text('{"step": 7, "loss_d": 1.0}\n')
+    assert toy(run, "--steps", "1", resume=True) == 2
+    assert f"start it again with --out {run}" in capsys.readouterr().err
+    assert toy(run, "--steps", "2") == 0
+    assert steps_logged(run) == [1, 2]
+
+
+def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    assert toy(run, "--steps", "3") == 0
+    with open(run / "metrics.jsonl", "a") as f:  # what a run killed after its checkpoint leaves
+        f.write('{"step": 4, "loss_d": 1.0}\n{"step": 5, "lo')
+    assert toy(run, "--steps", "5", resume=True) == 0
+    assert steps_logged(run) == [1, 2, 3, 4, 5]
+
+
+def test_a_resume_that_cannot_proceed_changes_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert toy(run, "--steps", "4") == 0
+    before = snapshot(run)
+    assert toy(run, "--steps", "2", resume=True) == 2
+    assert "has done 4 steps" in capsys.readouterr().err
+    assert toy(run, "--steps", "6", "--batch-size", "8", resume=True) == 2
+    assert snapshot(run) == before
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "file"
+    path.write_text("keep me")
+    assert toy(path, "--steps", "1") == 2
+    assert "is a file, not a run folder" in capsys.readouterr().err
+    assert path.read_text() == "keep me"
+
+
+def test_divergence_stops_at_the_first_bad_step_keeping_the_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = EBGANPT.generator_loss
+
+    def nan_at_third(self, D, fake):
+        loss, m = original(self, D, fake)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            loss = loss * float("nan")
+            m["loss_g"] = loss.detach()
+        return loss, m
+
+    monkeypatch.setattr(EBGANPT, "generator_loss", nan_at_third)
+    cfg = Config(image_size=16, latent_dim=4, batch_size=8, steps=6, log_every=5, checkpoint_every=2,
+                 sample_every=0).resolve()
+    trainer = Trainer(cfg, synthetic_images(32, size=16), run_dir=tmp_path / "run")
+    with pytest.raises(Diverged, match="diverged at step 3: loss_g = nan; the last good checkpoint \\(step 2\\)"):
+        trainer.train(progress=False)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert isinstance(Diverged("x"), EbganError)  # so the CLI prints one line and exits 2
