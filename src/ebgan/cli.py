@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 from ebgan.errors import EbganError
 
@@ -24,22 +26,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ebgan", description="Energy-based GANs (Zhao, Mathieu & LeCun 2017) and the GANs they are measured against."
     )
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the Python traceback of an error (also: {DEBUG_ENV}=1), for bug reports")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(sub)
     return parser
 
 
+DEBUG_ENV = "EBGAN_DEBUG"
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"ebgan: error: {' '.join(str(message).split())}", file=sys.stderr)  # one line, always
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done; 2 a mistake in the input (the message names the fix); 1 the environment
+    failed (disk, permissions, memory) or a bug; 128 + N stopped by signal N (checkpoint written)."""
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return args.func(args) or 0
     except EbganError as e:
-        print(f"ebgan: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e), 2, debug)
     except KeyboardInterrupt:
         print("ebgan: interrupted", file=sys.stderr)
         return 130
+    except (OSError, MemoryError) as e:
+        return _fail(f"{e.__class__.__name__}: {e}", 1, debug)
+    except Exception as e:  # a bug: say so, keep the line short, keep the traceback one flag away
+        return _fail(f"internal error {e.__class__.__name__}: {e} (a bug; run again with --debug and report "
+                     "the traceback)", 1, debug)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,20 @@ def test_sigterm_writes_a_checkpoint_and_resume_finishes(image_folder, tmp_path)
     assert step >= 1 and "--resume" in err
     assert main(["train", "--resume", str(run), "--steps", str(step + 2), "--no-progress"]) == 0
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == step + 2
+
+
+def test_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ebgan: error: config file") and len(err.strip().splitlines()) == 1
+    assert main(["--debug", "train", "--config", str(tmp_path / "nope.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("ebgan: error:")
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("ebgan.commands.sample.run", boom)
+    monkeypatch.setenv("EBGAN_DEBUG", "0")
+    assert main(["sample", "--run", "x", "--out", "y.npz"]) == 1
+    assert "internal error ZeroDivisionError: division by zero (a bug" in capsys.readouterr().err
