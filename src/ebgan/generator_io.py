@@ -40,9 +40,17 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     spec_path = folder / SPEC
     if not weights.is_file() or not spec_path.is_file():
         raise EbganError(f"no exported generator in {folder} (expected {WEIGHTS} and {SPEC}); train a run first")
-    spec = json.loads(spec_path.read_text())
-    G = build_generator(spec["model"], spec["latent_dim"], spec["image_shape"], spec["model_args"])
-    G.load_state_dict(load_file(str(weights)))
+    try:
+        spec = json.loads(spec_path.read_text())
+        G = build_generator(spec["model"], spec["latent_dim"], spec["image_shape"], spec["model_args"])
+    except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
+        raise EbganError(f"{spec_path} is damaged or not an ebgan generator spec ({e.__class__.__name__}: "
+                         f"{str(e)[:100]}); export the generator again (ebgan train --resume RUN)") from e
+    try:
+        G.load_state_dict(load_file(str(weights)))
+    except Exception as e:  # safetensors raises its own error types for a damaged file
+        raise EbganError(f"cannot load {weights} ({str(e).splitlines()[0][:120]}); the file is damaged or "
+                         f"does not match {spec_path.name}") from e
     return G.to(device).eval()
 
 

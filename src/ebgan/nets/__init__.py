@@ -13,6 +13,7 @@ import difflib
 import importlib
 import types
 
+import torch
 import torch.nn as nn
 
 from ebgan.errors import EbganError
@@ -73,3 +74,32 @@ def build_discriminator(model: str, kind: str, image_shape, model_args: dict | N
     if cls is None:
         raise EbganError(f"model {model!r} has no {kind} discriminator; pick another --model for this objective")
     return cls(tuple(image_shape), **args)
+
+
+@torch.no_grad()
+def check_networks(model: str, G: nn.Module, D: nn.Module, kind: str, image_shape) -> None:
+    """One forward of G and D on two samples (eval mode, private noise: no RNG stream or buffer
+    changes), so that an image size a family cannot take fails now with a one-line error, not
+    deep in the first training step."""
+    image_shape = tuple(image_shape)
+    what = f"model {model!r} cannot take {'x'.join(map(str, image_shape))} inputs"
+    modes = (G.training, D.training)
+    G.eval()
+    D.eval()
+    try:
+        device = next(G.parameters()).device
+        z = torch.randn(2, G.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        fake = G(z)
+        if tuple(fake.shape[1:]) != image_shape:
+            raise EbganError(f"{what}: its generator makes {tuple(fake.shape[1:])}; "
+                             "choose another --image-size or --model (see ebgan.nets)")
+        out = D(fake)
+        recon = out[0] if kind == "autoencoder" else None
+        if recon is not None and tuple(recon.shape) != tuple(fake.shape):
+            raise EbganError(f"{what}: its discriminator reconstructs {tuple(recon.shape[1:])}; "
+                             "choose another --image-size or --model")
+    except RuntimeError as e:
+        raise EbganError(f"{what} ({str(e).splitlines()[0][:160]}); choose another --image-size or --model") from e
+    finally:
+        G.train(modes[0])
+        D.train(modes[1])

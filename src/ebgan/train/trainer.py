@@ -17,7 +17,7 @@ from ebgan.data import EpochBatches
 from ebgan.errors import EbganError
 from ebgan.files import save_torch
 from ebgan.generator_io import export_generator
-from ebgan.nets import build_discriminator, build_generator
+from ebgan.nets import build_discriminator, build_generator, check_networks
 from ebgan.objectives import build_objective
 from ebgan.train import checkpoint as ckpt
 from ebgan.train.run_dir import CHECKPOINT, RunWriter
@@ -26,7 +26,10 @@ from ebgan.train.run_dir import CHECKPOINT, RunWriter
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise EbganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EbganError(f"device {name!r} requested but CUDA is not available; use --device cpu")
     return device
@@ -58,6 +61,10 @@ class Trainer:
         self.G = build_generator(cfg.model, cfg.latent_dim, self.image_shape, cfg.model_args).to(self.device)
         self.D = build_discriminator(cfg.model, self.objective.discriminator_kind, self.image_shape, cfg.model_args)
         self.D = self.D.to(self.device)
+        check_networks(cfg.model, self.G, self.D, self.objective.discriminator_kind, self.image_shape)
+        if cfg.batch_size > data.shape[0]:
+            raise EbganError(f"batch_size {cfg.batch_size} exceeds the {data.shape[0]} training samples; "
+                             f"use --batch-size {data.shape[0]} or less")
         # Fused Adam: one kernel for all parameters (CPU and CUDA; about 3% of a seed32 step on CPU).
         adam = dict(betas=(cfg.beta1, cfg.beta2), fused=self.device.type in ("cpu", "cuda"))
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, **adam)
@@ -102,24 +109,34 @@ class Trainer:
             "rng": ckpt.rng_states(),
         }
 
+    CHECKPOINT_KEYS = ("config", "step", "G", "D", "opt_g", "opt_d", "objective", "batches", "noise", "rng")
+
     def load(self, path: Path) -> None:
         state = ckpt.load_checkpoint(path)
+        missing = [k for k in self.CHECKPOINT_KEYS if k not in state]
+        if missing:
+            raise EbganError(f"{path} lacks {', '.join(missing)}: it is damaged or not a training checkpoint; "
+                             "start a new run with --out")
         try:
             changed = sorted(config_diff(Config.from_dict(state["config"], str(path), saved=True), self.cfg))
-        except EbganError:
+        except (EbganError, AttributeError, TypeError):
             changed = ["keys"]
         if changed:
             raise EbganError(f"{path} was written by a run with another config ({', '.join(changed)} differ): "
                              "it comes from another model or run")
         ckpt.load_module_state(self.G, state["G"], "generator", path)
         ckpt.load_module_state(self.D, state["D"], "discriminator", path)
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.objective.load_state_dict(state["objective"])
-        self.batches.load_state_dict(state["batches"])
-        self.noise.set_state(state["noise"])
-        ckpt.set_rng_states(state["rng"])
-        self.step = state["step"]
+        try:
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.objective.load_state_dict(state["objective"])
+            self.batches.load_state_dict(state["batches"])
+            self.noise.set_state(state["noise"])
+            ckpt.set_rng_states(state["rng"])
+            self.step = int(state["step"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise EbganError(f"{path} is damaged ({e.__class__.__name__}: {str(e)[:120]}); "
+                             "resume from a copy or start a new run with --out") from e
 
     def save(self) -> None:
         self._divergence.check(self)  # never a checkpoint of diverged weights
