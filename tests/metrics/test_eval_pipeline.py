@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -224,12 +225,42 @@ def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch
     from ebgan.metrics import inception
     from ebgan.metrics.evaluate import Reference
 
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
     with monkeypatch.context() as m:  # build once without weights to get a state dict of the right layout
-        m.setattr(fe.torch, "load", lambda *a, **k: None)
+        m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
         m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
-        state = inception.build_extractor(tmp_path / "unused").state_dict()
+        state = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"]).state_dict()
     torch.save(state, tmp_path / "w.pth")
     g = torch.Generator().manual_seed(0)
     imgs = [torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8, generator=g) for _ in range(3)]
     r = inception.inception_scores(imgs[0], Reference(imgs[1], imgs[2], ""), inception.find_weights(tmp_path / "w.pth"))
     assert r["available"] and math.isfinite(r["fid_inception"]) and math.isfinite(r["real_vs_real"]["kid_inception"])
+
+
+class _Payload:
+    """Unpickling this runs code: it writes a marker file (what a crafted weights file would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (pathlib.Path.write_text, (pathlib.Path(self.marker), "pwned"))
+
+
+def test_a_weights_file_that_would_run_code_is_refused_from_the_flag_and_the_hub_cache(tmp_path, monkeypatch):
+    from ebgan.errors import EbganError
+    from ebgan.metrics import inception
+
+    marker = tmp_path / "marker"
+    evil = tmp_path / "hub" / "checkpoints" / inception.WEIGHTS_NAME
+    evil.parent.mkdir(parents=True)
+    torch.save({"conv.weight": _Payload(marker)}, evil)
+    for found in (inception.find_weights(evil), None):
+        if found is None:  # no flag: picked up from torch's hub cache
+            monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+            found = inception.find_weights(None)
+            assert found == evil
+        with pytest.raises(EbganError, match=f"refusing {evil}"):
+            inception.build_extractor(found)
+        assert not marker.exists()

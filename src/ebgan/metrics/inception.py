@@ -19,6 +19,7 @@ WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's f
 
 
 def find_weights(path=None) -> Path | None:
+    """The weights file to use: ``path``, else torch's hub cache when an online run left it there."""
     if path:
         p = Path(path).expanduser()
         if not p.is_file():
@@ -28,16 +29,49 @@ def find_weights(path=None) -> Path | None:
     return cached if cached.is_file() else None
 
 
-def build_extractor(weights: Path):
+def load_state_dict_safely(path: Path) -> dict:
+    """A state dict from a .safetensors file or a .pth read with ``weights_only=True``: no code in
+    the file can run (torch-fidelity's own loader unpickles with ``weights_only=False``)."""
+    path = Path(path)
     try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise EbganError(f"refusing {path}: it is not a plain weights file ({str(e).splitlines()[0][:140]}); "
+                         f"delete it or pass --inception-weights with torch-fidelity's {WEIGHTS_NAME}") from e
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise EbganError(f"refusing {path}: it does not hold a state dict of tensors")
+    return state
+
+
+def build_extractor(weights: Path):
+    """torchmetrics' InceptionV3 with the weights loaded here, safely.
+
+    torch-fidelity's constructor loads its weights itself, from a path (unpickling) or by
+    download; it is handed our state dict instead, through the one function it calls for
+    the download, replaced for the duration of the call.
+    """
+    from unittest import mock
+
+    state = load_state_dict_safely(weights)
+    try:
+        import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
         from torchmetrics.image.fid import NoTrainInceptionV3
     except ImportError as e:
         raise EbganError(f"Inception scores need torchmetrics and torch-fidelity ({e})") from e
+
+    def hand_over(url, *args, **kwargs):
+        return state
+
     try:
-        return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                  feature_extractor_weights_path=str(weights))
+        with mock.patch.object(tf_inception, "load_state_dict_from_url", hand_over):
+            return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
     except Exception as e:
-        raise EbganError(f"cannot load Inception weights from {weights}: {str(e).splitlines()[0]}") from e
+        raise EbganError(f"cannot load Inception weights from {weights}: {str(e).splitlines()[0][:160]}") from e
 
 
 @torch.no_grad()
