@@ -221,11 +221,10 @@ def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch
     """The code path only: weights are random (real ones cannot be downloaded here), so no values are checked."""
     pytest.importorskip("torch_fidelity")
     import torch_fidelity.feature_extractor_inceptionv3 as fe
+    from torchmetrics.image.fid import NoTrainInceptionV3
 
     from ebgan.metrics import inception
     from ebgan.metrics.evaluate import Reference
-
-    from torchmetrics.image.fid import NoTrainInceptionV3
 
     with monkeypatch.context() as m:  # build once without weights to get a state dict of the right layout
         m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})

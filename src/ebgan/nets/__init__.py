@@ -9,6 +9,7 @@ Objectives say which kind they need (``Objective.discriminator_kind``).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import types
@@ -65,7 +66,8 @@ def resolve_model_args(model: str, model_args: dict | None) -> dict:
 
 def build_generator(model: str, latent_dim: int, image_shape, model_args: dict | None = None) -> nn.Module:
     args = resolve_model_args(model, model_args)
-    return family(model).Generator(latent_dim, tuple(image_shape), **args)
+    with _as_user_error(model):
+        return family(model).Generator(latent_dim, tuple(image_shape), **args)
 
 
 def build_discriminator(model: str, kind: str, image_shape, model_args: dict | None = None) -> nn.Module:
@@ -73,7 +75,17 @@ def build_discriminator(model: str, kind: str, image_shape, model_args: dict | N
     cls = getattr(family(model), DISCRIMINATOR_CLASSES[kind], None)
     if cls is None:
         raise EbganError(f"model {model!r} has no {kind} discriminator; pick another --model for this objective")
-    return cls(tuple(image_shape), **args)
+    with _as_user_error(model):
+        return cls(tuple(image_shape), **args)
+
+
+@contextlib.contextmanager
+def _as_user_error(model: str):
+    """A family refuses shapes or options it cannot build with ValueError: a user's mistake."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        raise EbganError(f"model {model!r}: {e}; choose another --image-size or --model-args") from e
 
 
 @torch.no_grad()
