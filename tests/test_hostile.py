@@ -118,6 +118,8 @@ CASES = [
          "cannot read checkpoint", lambda r, t: _evil(r / "checkpoint.pt", t / "marker")),
     Case("broken generator.json", lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")], 2,
          "generator.json is damaged", lambda r, t: _write(r / "generator.json", "{not json")),
+    Case("sample from a missing run names the run", lambda r, t: ["sample", "--run", str(t / "gone"), "--out",
+                                                                 str(t / "s.npz")], 2, "gone does not exist"),
     Case("generator weights that would run code", lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")],
          2, "generator.safetensors", lambda r, t: _evil(r / "generator.safetensors", t / "marker")),
 ]
@@ -170,3 +172,18 @@ def test_a_config_object_of_the_wrong_type_fails_before_the_folder(tmp_path):
     with pytest.raises(Exception, match="steps must be a whole number"):
         Trainer(Config(steps=2.5).resolve(), synthetic_images(8), run_dir=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_disk_full_in_tensorboard_loses_the_view_not_the_run(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", full)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *TOY, "--steps", "3", "--log-every", "1"]) == 0
+    assert "TensorBoard logging stopped" in capsys.readouterr().err
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3

@@ -48,7 +48,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _explain(e: OSError, path: Path) -> EbganError:
+def explain_os_error(e: OSError, path: Path) -> EbganError:
     if e.errno == errno.ENOSPC:
         return EbganError(f"the disk is full while writing {path}; nothing was replaced "
                           f"(any previous {path.name} is intact). Free some space and run again")
@@ -64,7 +64,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise _explain(e, path) from e
+        raise explain_os_error(e, path) from e
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -76,7 +76,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise _explain(e, path) from e
+            raise explain_os_error(e, path) from e
         raise
     fsync_dir(path.parent)
     return path
@@ -134,7 +134,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     except OSError as e:
-        raise _explain(e, path) from e
+        raise explain_os_error(e, path) from e
     try:
         yield tmp
         os.chmod(tmp, _DIR_MODE)
@@ -144,6 +144,6 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):
-            raise _explain(e, path) from e
+            raise explain_os_error(e, path) from e
         raise
     fsync_dir(path.parent)

@@ -35,6 +35,9 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Load an exported generator from a run folder or a ``generator.safetensors`` path (eval mode)."""
     path = Path(path)
+    if not path.exists():
+        raise EbganError(f"{path} does not exist; pass a run folder written by 'ebgan train' "
+                         "(or its generator.safetensors)")
     folder = path if path.is_dir() else path.parent
     weights = path if path.is_file() else folder / WEIGHTS
     spec_path = folder / SPEC

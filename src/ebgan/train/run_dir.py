@@ -13,8 +13,10 @@ Layout of a run folder:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import shutil
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from torchvision.utils import save_image
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
-from ebgan.files import atomic_write, write_text
+from ebgan.files import atomic_write, explain_os_error, write_text
 
 CONFIG, CHECKPOINT, METRICS, LOCK = "config.yaml", "checkpoint.pt", "metrics.jsonl", ".lock"
 # What a run writes before its first checkpoint: a start that died before it is cleared on reuse.
@@ -140,12 +142,26 @@ class RunWriter:
     def log(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:
             return
-        with open(self.folder / METRICS, "a") as f:
-            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        path = self.folder / METRICS
+        try:
+            with open(path, "a") as f:
+                f.write(json.dumps({"step": step, **metrics}) + "\n")
+        except OSError as e:
+            raise explain_os_error(e, path) from e
         tb = self._tensorboard()
         if tb is not None:
-            for k, v in metrics.items():
-                tb.add_scalar(k, v, step)
+            try:
+                for k, v in metrics.items():
+                    tb.add_scalar(k, v, step)
+            except Exception as e:  # TensorBoard is a view of metrics.jsonl: lose the view, not the run
+                self._disable_tensorboard(e)
+
+    def _disable_tensorboard(self, e: Exception) -> None:
+        print(f"ebgan: warning: TensorBoard logging stopped ({e.__class__.__name__}: {e}); "
+              f"metrics.jsonl keeps every metric", file=sys.stderr)
+        with contextlib.suppress(Exception):
+            self._tb.close()
+        self._tb = False
 
     def _tensorboard(self):
         if self._tb is None:
@@ -168,7 +184,10 @@ class RunWriter:
     def close(self) -> None:
         """Flush TensorBoard and release the folder's lock."""
         if self._tb:
-            self._tb.close()
+            try:
+                self._tb.close()
+            except Exception as e:
+                self._disable_tensorboard(e)
             self._tb = None
         if self._lock is not None:
             self._lock.release()
