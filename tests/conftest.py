@@ -1,4 +1,14 @@
-"""Shared fixtures. Real MNIST-family files are optional: tests that need them skip."""
+"""Shared fixtures.
+
+Real datasets are optional: tests that need one ask for it by dataset and split and skip
+with a reason naming what is missing. They are found the way the product finds them
+(``ebgan.data.sources.candidate_roots``, ``locate_idx``), in the environment the session
+started with: $EBGAN_DATA, then ``../shared/data`` beside the repo (the build machines'
+copy), the user's cache, /usr/share/datasets (Debian's dataset-fashion-mnist).
+
+Everything else runs isolated (``_isolated_env``): no test finds datasets in those places
+or downloads them by accident; a test that needs data to be absent says so with ``no_datasets``.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +18,127 @@ from pathlib import Path
 import pytest
 import torch
 
+from ebgan.data.registry import dataset_spec
+from ebgan.data.sources import candidate_roots, locate_idx
+
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 # One thread per test process: the suite runs under pytest-xdist (one worker per core),
 # and oversubscribed OpenMP threads slow small steps down several-fold.
 torch.set_num_threads(1)
 
 
-def real_data_root() -> Path | None:
-    """A folder with mnist/ or fashion-mnist/ IDX files: EBGAN_DATA, else ../shared/data beside the repo."""
-    for candidate in (os.environ.get("EBGAN_DATA"), REPO.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "fashion-mnist").is_dir():
-            return Path(candidate)
+def _session_roots() -> list[Path]:
+    product = candidate_roots(None)  # [$EBGAN_DATA], cache, /usr/share/datasets
+    n_env = 1 if os.environ.get("EBGAN_DATA") else 0
+    return product[:n_env] + [SHARED_DATA] + product[n_env:]
+
+
+# Read at import, before any fixture changes the environment: setting EBGAN_DATA works.
+SESSION_ROOTS = _session_roots()
+
+FMNIST = (("fashion-mnist", "train"), ("fashion-mnist", "test"))
+MNIST_TEST = (("mnist", "test"),)
+
+
+def find_split(name: str, split: str) -> tuple[Path, Path] | None:
+    """The (images, labels) files of an official split, from the first session root holding them."""
+    for root in SESSION_ROOTS:
+        found = locate_idx(name, split, [root])
+        if found:
+            return found
     return None
 
 
-@pytest.fixture
-def data_root() -> Path:
-    root = real_data_root()
+def missing_reason(needs) -> str | None:
+    missing = [f"{name} {split} split" for name, split in needs if find_split(name, split) is None]
+    if not missing:
+        return None
+    return f"{', '.join(missing)} not found in {', '.join(map(str, SESSION_ROOTS))}"
+
+
+def real_root(needs, folder: Path, link: bool = False) -> Path | None:
+    """A data root holding every (dataset, split) of ``needs``, or None if one is missing.
+
+    The one session root that holds them all when there is one (and not ``link``); else
+    ``folder`` filled with links to the files found and nothing else, one sub-folder per
+    dataset, as the product lays them out.
+    """
+    found = {need: find_split(*need) for need in needs}
+    if any(v is None for v in found.values()):
+        return None
+    for root in [] if link else SESSION_ROOTS:
+        if all(locate_idx(name, split, [root]) == found[(name, split)] for name, split in needs):
+            return root
+    for (name, _), files in found.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if not (folder / name / f.name).exists():
+                (folder / name / f.name).symlink_to(f)
+    return folder
+
+
+def real_root_or_skip(needs, folder: Path, link: bool = False) -> Path:
+    root = real_root(needs, folder, link)
     if root is None:
-        pytest.skip("no MNIST-family files (set EBGAN_DATA or put ../shared/data beside the repo)")
+        pytest.skip(missing_reason(needs))
     return root
+
+
+@pytest.fixture
+def fmnist_root(tmp_path) -> Path:
+    """A data root with Fashion-MNIST's train and test splits."""
+    return real_root_or_skip(FMNIST, tmp_path / "real")
+
+
+@pytest.fixture
+def mnist_test_root(tmp_path) -> Path:
+    """A data root with MNIST's test split (the only one the build machines have)."""
+    return real_root_or_skip(MNIST_TEST, tmp_path / "real")
+
+
+def _parse_needs(args) -> tuple:
+    """'fashion-mnist' (both official splits) or 'mnist:test' (one) -> ((name, split), ...)."""
+    needs = []
+    for a in args:
+        name, _, split = a.partition(":")
+        dataset_spec(name)
+        needs += [(name, split)] if split else [(name, "train"), (name, "test")]
+    return tuple(needs)
+
+
+# Tests in files this conftest's owner does not edit that use the generic ``data_root`` and
+# need more than Fashion-MNIST. Better: the test declares it, @pytest.mark.realdata("fashion-mnist", "mnist:test").
+LEGACY_NEEDS = {"test_histogram_of_real_generated_and_other_dataset": FMNIST + MNIST_TEST}
+
+
+@pytest.fixture
+def data_root(request, tmp_path) -> Path:
+    """A data root with what the test's ``realdata`` marker names; Fashion-MNIST (train and test) by default."""
+    marker = request.node.get_closest_marker("realdata")
+    needs = _parse_needs(marker.args) if marker and marker.args else LEGACY_NEEDS.get(request.node.originalname, FMNIST)
+    return real_root_or_skip(needs, tmp_path / "real")
+
+
+def isolate_data(monkeypatch, folder: Path) -> None:
+    """Make every place the product searches empty: EBGAN_DATA, the cache, /usr/share/datasets, downloads."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder / "cache"))
+    monkeypatch.delenv("EBGAN_DATA", raising=False)
+    monkeypatch.setattr("ebgan.data.sources.SYSTEM_DATA_DIR", folder / "system")
+    monkeypatch.setattr("ebgan.data.sources._download_idx", lambda name, split: None)
+
+
+@pytest.fixture
+def no_datasets(monkeypatch, tmp_path) -> None:
+    """No dataset can be found or downloaded (unless a test passes a data root of its own)."""
+    isolate_data(monkeypatch, tmp_path / "nothing")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
-    # No test may find datasets in the user's cache or download them by accident.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("EBGAN_DATA", raising=False)
+    # No test may find datasets in the user's places or download them by accident.
+    isolate_data(monkeypatch, tmp_path)
     torch.manual_seed(0)
 
 

@@ -122,7 +122,8 @@ class Config:
         _check(c.image_size >= 4, f"image_size must be at least 4, got {c.image_size}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
         _check(c.fit in ("pad", "resize"), f"fit must be 'pad' or 'resize', got {c.fit!r}")
-        _check(c.data_split in ("train", "test"), f"data_split must be 'train' or 'test', got {c.data_split!r}")
+        from ebgan.data.splits import check_split  # the split names live with their definition
+        check_split(c.data_split)
         for key in ("log_every", "sample_every", "checkpoint_every", "eval_every", "margin_decay_steps", "pretrain_steps"):
             _check(getattr(c, key) >= 0, f"{key} must be >= 0, got {getattr(c, key)}")
         _check(c.log_every > 0, "log_every must be positive")
