@@ -12,13 +12,16 @@ or downloads them by accident; a test that needs data to be absent says so with 
 
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from ebgan.data.registry import dataset_spec
+from ebgan.data.registry import DatasetSpec, dataset_spec, register_dataset, unregister_dataset
 from ebgan.data.sources import candidate_roots, locate_idx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,6 +143,59 @@ def _isolated_env(monkeypatch, tmp_path):
     # No test may find datasets in the user's places or download them by accident.
     isolate_data(monkeypatch, tmp_path)
     torch.manual_seed(0)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """IDX encoding written independently of the reader: magic 0,0,0x08,ndim; sizes big-endian."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_split(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray, gz: bool = True) -> None:
+    """MNIST-style files ``<prefix>-images-idx3-ubyte[.gz]`` and ``<prefix>-labels-idx1-ubyte[.gz]``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, arr in ((f"{prefix}-images-idx3-ubyte", images), (f"{prefix}-labels-idx1-ubyte", labels)):
+        data = idx_bytes(arr)
+        if gz:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+
+
+def class_images(n: int, classes: int = 3, size: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, size, size) images whose class k is a bright 4x4 square at (4k, 4k) on dim noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n).astype(np.uint8)
+    images = rng.integers(0, 40, (n, size, size)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 4 * k : 4 * k + 4, 4 * k : 4 * k + 4] = 220
+    return images, labels
+
+
+@pytest.fixture
+def tiny_idx(tmp_path):
+    """Factory: write a tiny IDX dataset into tmp_path and register it with one registry entry.
+
+    ``make(name, splits={"train": 90, "test": 60})`` -> (data root, spec); every dataset made is
+    unregistered after the test.
+    """
+    made = []
+
+    def make(name: str = "tiny-digits", splits: dict | None = None, classes: int = 3, size: int = 12):
+        root = tmp_path / "tiny-data"
+        sizes = {"train": 90, "test": 60} if splits is None else splits
+        for i, (split, n) in enumerate(sizes.items()):
+            write_idx_split(root / name, {"train": "train", "test": "t10k"}[split], *class_images(n, classes, size, seed=i))
+        spec = DatasetSpec(name, native_size=(size, size), num_classes=classes,
+                           class_names=tuple(f"square{k}" for k in range(classes)),
+                           score_name=name.replace("-", "_") + "_cls")
+        register_dataset(spec)
+        made.append(name)
+        return root, spec
+
+    yield make
+    for name in made:
+        unregister_dataset(name)
 
 
 def synthetic_images(n: int = 256, channels: int = 1, size: int = 32, seed: int = 0) -> torch.Tensor:

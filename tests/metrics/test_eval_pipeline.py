@@ -84,6 +84,7 @@ def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(tmp_path, no_
 
 
 # ------------------------------------------------------------------ the collapse test
+@pytest.mark.slow
 def test_one_image_generator_scores_far_worse_than_real_data(with_classifier):
     from ebgan.data import load_images, to_unit_range
     from ebgan.generator_io import sample_images
@@ -222,6 +223,7 @@ def test_eval_hook_refuses_other_image_shapes(with_classifier):
 
 
 # ------------------------------------------------------------------ Inception path (random weights)
+@pytest.mark.slow
 def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch):
     """The code path only: weights are random (real ones cannot be downloaded here), so no values are checked."""
     pytest.importorskip("torch_fidelity")
