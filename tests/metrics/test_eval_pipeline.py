@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from ebgan.cli import main
 from ebgan.config import Config
+from ebgan.data import load_training_data
 from ebgan.errors import EbganError
 from ebgan.metrics.classifier import Classifier, load_classifier, train_classifier
 from ebgan.metrics.evaluate import ClassifierScorer
@@ -81,6 +82,25 @@ def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(tmp_path, no_
     assert meta["split_used"] == "test-fit" and meta["tested_on"] == "test-heldout"
     assert meta["n_train"] == 500 and meta["n_test"] == 4000
     assert "train split is absent" in meta["split_note"]
+
+
+@pytest.mark.slow
+@pytest.mark.realdata("mnist:test")
+def test_offline_mnist_run_on_test_fit_is_scored_against_the_4000_heldout_images(tmp_path, no_datasets, capsys):
+    from ebgan.train import Trainer
+
+    root = real_root_or_skip(MNIST_TEST, tmp_path / "only-test", link=True)
+    train_classifier("mnist", root, epochs=1, limit=300, log=lambda m: None)
+    cfg = Config(dataset="mnist", data_root=str(root), data_split="test-fit", model="mlp", steps=1, batch_size=8,
+                 model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    data = load_training_data(cfg)
+    assert data.shape == (6000, 1, 32, 32)
+    Trainer(cfg, data, run_dir=tmp_path / "run").train(progress=False)
+    code, out, _ = _eval(["--run", str(tmp_path / "run"), "--n", "100", "--json"], capsys)
+    r = json.loads(out)
+    assert code == 0 and r["reference_split"] == "test-heldout" and r["reference"].startswith("mnist test-heldout split (4000")
+    assert r["real_vs_real"]["description"].startswith("100 test-fit images")
 
 
 # ------------------------------------------------------------------ the collapse test

@@ -116,6 +116,19 @@ def test_run_info_of_a_run_and_of_its_best(tiny, tmp_path):
     assert "selection: this generator was kept by --eval-every as the best on 20 of the run's own" in format_result(r)
 
 
+def test_a_folder_without_a_generator_is_named(tmp_path, capsys):
+    assert main(["eval", "--run", str(tmp_path / "nothing")]) == 2
+    assert "no exported generator in" in capsys.readouterr().err
+
+
+def test_a_misspelt_split_gets_a_suggestion(capsys, tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "s.npz", images=np.zeros((20, 1, 32, 32), np.uint8))
+    assert main(["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "mnist", "--data-split", "testfit"]) == 2
+    assert "did you mean 'test-fit'" in capsys.readouterr().err
+
+
 def test_sampling_a_run_is_deterministic(tiny, tmp_path):
     run = train_run(tmp_path / "run", tiny, "train")
     a, b = sample_run(run, 12, seed=3), sample_run(run, 12, seed=3)

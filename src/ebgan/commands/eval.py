@@ -30,9 +30,9 @@ def register(sub) -> None:
     src.add_argument("--run", help="run folder (or RUN/best) whose exported generator is sampled")
     src.add_argument("--samples", help="samples.npz (uint8 'images', N x C x H x W) or a folder of PNG files")
     p.add_argument("--dataset", help="dataset the samples imitate (default for --run: the run's dataset)")
-    p.add_argument("--data-split", choices=SPLITS,
-                   help="--samples: the split their generator trained on, to score against a reference disjoint "
-                        "from it (default: unknown, not checked); --run reads it from the run's config")
+    p.add_argument("--data-split", metavar="SPLIT",
+                   help=f"--samples: the split their generator trained on ({', '.join(SPLITS)}), to score against "
+                        "a reference disjoint from it (default: unknown, not checked); --run reads the run's config")
     p.add_argument("--data-root", help="folder with one sub-folder per dataset (else the run's, EBGAN_DATA, ...)")
     p.add_argument("--n", type=int, help="samples to score (--run: default 10000; --samples: default all)")
     p.add_argument("--seed", type=int, default=0, help="noise seed for --run, and the seed of KID subsets")

@@ -105,7 +105,10 @@ def run_info(run: str | Path) -> dict:
 
     path = Path(run)
     folder = path if path.is_dir() else path.parent
-    spec = json.loads((folder / SPEC).read_text()) if (folder / SPEC).is_file() else {}
+    if not (folder / SPEC).is_file():
+        raise EbganError(f"no exported generator in {folder} (expected {SPEC}); pass a run folder written by "
+                         "'ebgan train' (or RUN/best)")
+    spec = json.loads((folder / SPEC).read_text())
     config_path = folder / CONFIG
     if not config_path.is_file() and folder.name == BEST_DIR:  # RUN/best: the run's config is one folder up
         config_path = folder.parent / CONFIG
