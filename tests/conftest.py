@@ -101,6 +101,12 @@ def mnist_test_root(tmp_path) -> Path:
     return real_root_or_skip(MNIST_TEST, tmp_path / "real")
 
 
+@pytest.fixture
+def mnist_test_only_root(tmp_path) -> Path:
+    """A data root holding MNIST's test split and nothing else: its train split is absent whatever the machine has."""
+    return real_root_or_skip(MNIST_TEST, tmp_path / "only-test", link=True)
+
+
 def _parse_needs(args) -> tuple:
     """'fashion-mnist' (both official splits) or 'mnist:test' (one) -> ((name, split), ...)."""
     needs = []

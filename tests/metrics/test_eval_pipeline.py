@@ -21,7 +21,7 @@ from ebgan.errors import EbganError
 from ebgan.metrics.classifier import Classifier, load_classifier, train_classifier
 from ebgan.metrics.evaluate import ClassifierScorer
 from ebgan.metrics.hook import EvalHook
-from tests.conftest import FMNIST, MNIST_TEST, real_root_or_skip, synthetic_images
+from tests.conftest import FMNIST, real_root_or_skip, synthetic_images
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +74,8 @@ def test_cached_classifier_records_its_accuracy_and_split(with_classifier):
 
 
 @pytest.mark.realdata("mnist:test")
-def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(tmp_path, no_datasets):
-    # A root with MNIST's test split only (links to wherever it was found), downloads off:
-    # the train split is absent here whatever the machine has.
-    root = real_root_or_skip(MNIST_TEST, tmp_path / "only-test", link=True)
+def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(mnist_test_only_root, no_datasets):
+    root = mnist_test_only_root  # downloads are off too (no_datasets): the train split is absent
     meta = train_classifier("mnist", root, epochs=1, limit=500, log=lambda m: None)
     assert meta["split_used"] == "test-fit" and meta["tested_on"] == "test-heldout"
     assert meta["n_train"] == 500 and meta["n_test"] == 4000
@@ -86,10 +84,11 @@ def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(tmp_path, no_
 
 @pytest.mark.slow
 @pytest.mark.realdata("mnist:test")
-def test_offline_mnist_run_on_test_fit_is_scored_against_the_4000_heldout_images(tmp_path, no_datasets, capsys):
+def test_offline_mnist_run_on_test_fit_is_scored_against_the_4000_heldout_images(mnist_test_only_root, no_datasets,
+                                                                                 tmp_path, capsys):
     from ebgan.train import Trainer
 
-    root = real_root_or_skip(MNIST_TEST, tmp_path / "only-test", link=True)
+    root = mnist_test_only_root
     train_classifier("mnist", root, epochs=1, limit=300, log=lambda m: None)
     cfg = Config(dataset="mnist", data_root=str(root), data_split="test-fit", model="mlp", steps=1, batch_size=8,
                  model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
