@@ -40,7 +40,8 @@ class Config:
     dataset: str = _f("fashion-mnist", "mnist, fashion-mnist, folder:PATH, or toy:NAME (2-D points, see ebgan.data.toy)")
     data_root: str | None = _f(None, "folder with one sub-folder per dataset (else EBGAN_DATA, the cache, "
                                      "/usr/share/datasets)")
-    data_split: str = _f("train", "which split to train on (see ebgan.data); the offline MNIST copy has only test")
+    data_split: str = _f("train", "split to train on: train, test, or test-fit (6,000 of the test split, for machines "
+                                  "with only a test split; the other 4,000, test-heldout, stay the evaluation reference)")
     image_size: int = _f(32, "images are padded or resized to this once, at load")
     fit: str = _f("pad", "how images reach image_size: pad (centre, black border) or resize")
     channels: int | None = _f(None, "image channels; default: the dataset's own")
@@ -166,7 +167,9 @@ class Config:
 
     def resolve(self) -> Config:
         """Fill dependent defaults and validate; returns a new Config."""
-        from ebgan.data.toy import is_toy, toy_key
+        from ebgan.data.registry import dataset_spec
+        from ebgan.data.splits import check_split
+        from ebgan.data.toy import is_toy
         from ebgan.nets import DISCRIMINATOR_CLASSES, family, resolve_model_args
         from ebgan.objectives import objective_class
 
@@ -180,10 +183,10 @@ class Config:
                              f"drop {' '.join('--' + k.replace('_', '-') for k in unused)} or choose an objective "
                              "that uses it")
         c.options = {k: opt.validate(c.options.get(k, opt.default), cls.name) for k, opt in declared.items()}
-        if c.channels is None and c.dataset in ("mnist", "fashion-mnist"):
-            c.channels = 1
+        spec = dataset_spec(c.dataset)  # unknown names fail here, with a suggestion
+        if c.channels is None and spec.channels:
+            c.channels = spec.channels
         if is_toy(c.dataset):  # 2-D points: image_size/fit/channels do not apply
-            toy_key(c.dataset)
             _check(c.model == "mlp", f"toy datasets are 2-D points and need --model mlp, got {c.model!r}")
         _check(c.steps > 0, f"steps must be positive, got {c.steps}")
         _check(c.batch_size >= 1, f"batch_size must be positive, got {c.batch_size}")
@@ -191,7 +194,7 @@ class Config:
         _check(c.channels is None or c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
         _check(c.fit in ("pad", "resize"), f"fit must be 'pad' or 'resize', got {c.fit!r}")
-        _check(c.data_split in ("train", "test"), f"data_split must be 'train' or 'test', got {c.data_split!r}")
+        check_split(c.data_split)
         for key in ("lr_g", "lr_d"):
             _check(getattr(c, key) > 0, f"{key} must be a positive learning rate, got {getattr(c, key)}")
         for key in ("beta1", "beta2"):

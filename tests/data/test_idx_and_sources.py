@@ -1,7 +1,6 @@
 """IDX reading and validation, dataset discovery order, fitting, and the in-memory sampler."""
 
 import gzip
-import struct
 
 import numpy as np
 import pytest
@@ -17,25 +16,14 @@ from ebgan.data import (
 )
 from ebgan.data.sources import ImageData
 from ebgan.errors import EbganError
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """IDX encoding written independently of the reader: magic 0,0,0x08,ndim; sizes big-endian."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + array.astype(np.uint8).tobytes()
+from tests.conftest import idx_bytes, write_idx_split
 
 
 def write_split(folder, prefix, n, gz=True, size=28, seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
     labels = rng.integers(0, 10, n, dtype=np.uint8)
-    for name, arr in ((f"{prefix}-images-idx3-ubyte", images), (f"{prefix}-labels-idx1-ubyte", labels)):
-        data = idx_bytes(arr)
-        if gz:
-            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
-        else:
-            (folder / name).write_bytes(data)
+    write_idx_split(folder, prefix, images, labels, gz=gz)
     return images, labels
 
 
@@ -63,14 +51,31 @@ def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
         read_idx(tmp_path / "img", 1)
 
 
-def test_discovery_order_data_root_then_env(tmp_path, monkeypatch):
-    root_images, _ = write_split(tmp_path / "a" / "mnist", "t10k", 4, seed=1)
-    env_images, _ = write_split(tmp_path / "b" / "mnist", "t10k", 6, seed=2)
-    monkeypatch.setenv("EBGAN_DATA", str(tmp_path / "b"))
-    data = load_images("mnist", split="test", data_root=tmp_path / "a", image_size=28, download=False)
-    assert np.array_equal(data.images[:, 0].numpy(), root_images)
-    data = load_images("mnist", split="test", image_size=28, download=False)
-    assert np.array_equal(data.images[:, 0].numpy(), env_images)
+def test_discovery_order_data_root_env_cache_system(tmp_path, monkeypatch):
+    # Four places, each with its own images; removing the first that holds them reveals the next.
+    places = {"root": tmp_path / "a", "env": tmp_path / "b", "cache": tmp_path / "xdg" / "ebgan", "system": tmp_path / "sys"}
+    held = {k: write_split(p / "mnist", "t10k", 3 + i, seed=i)[0] for i, (k, p) in enumerate(places.items())}
+    monkeypatch.setenv("EBGAN_DATA", str(places["env"]))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr("ebgan.data.sources.SYSTEM_DATA_DIR", places["system"])
+    for place in ("root", "env", "cache", "system"):
+        data = load_images("mnist", split="test", data_root=places["root"], image_size=28, download=False)
+        assert np.array_equal(data.images[:, 0].numpy(), held[place]), place
+        for f in (places[place] / "mnist").iterdir():
+            f.unlink()
+    with pytest.raises(EbganError, match="not found"):
+        load_images("mnist", split="test", data_root=places["root"], download=False)
+
+
+def test_not_found_names_the_places_and_the_debian_package(tmp_path, capsys, no_datasets):
+    with pytest.raises(EbganError) as e:
+        load_images("fashion-mnist", split="test", data_root=tmp_path / "d")
+    msg = str(e.value)
+    assert str(tmp_path / "d" / "fashion-mnist") in msg and "/FashionMNIST/raw" in msg and "EBGAN_DATA" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and len(msg.splitlines()) == 1
+    with pytest.raises(EbganError) as e:
+        load_images("mnist", split="train", data_root=tmp_path / "d")
+    assert "train-images-idx3-ubyte" in str(e.value) and "apt-get" not in str(e.value)
 
 
 def test_torchvision_download_layout_is_found(tmp_path):
@@ -121,9 +126,22 @@ def test_epoch_batches_visit_every_sample_once_per_epoch_and_restore():
 
 
 @pytest.mark.realdata
-def test_real_fashion_mnist_loads_as_documented(data_root):
-    data = load_images("fashion-mnist", data_root=data_root)
+def test_real_fashion_mnist_loads_as_documented(fmnist_root):
+    data = load_images("fashion-mnist", data_root=fmnist_root)
     assert data.images.shape == (60000, 1, 32, 32) and data.images.dtype == torch.uint8
     assert sorted(data.labels.unique().tolist()) == list(range(10))
-    test = load_images("fashion-mnist", split="test", data_root=data_root)
+    test = load_images("fashion-mnist", split="test", data_root=fmnist_root)
     assert len(test) == 10000
+
+
+@pytest.mark.realdata
+def test_real_mnist_test_split_divides_into_6000_and_4000(mnist_test_root):
+    test = load_images("mnist", split="test", data_root=mnist_test_root)
+    fit = load_images("mnist", split="test-fit", data_root=mnist_test_root)
+    heldout = load_images("mnist", split="test-heldout", data_root=mnist_test_root)
+    assert (len(test), len(fit), len(heldout)) == (10000, 6000, 4000)
+    # the two parts together are the test split's images, each once
+    def rows(t):
+        return sorted(r.tobytes() for r in t.flatten(1).numpy())
+
+    assert rows(torch.cat([fit.images, heldout.images])) == rows(test.images)

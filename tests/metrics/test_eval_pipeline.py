@@ -17,19 +17,18 @@ import torch.nn as nn
 
 from ebgan.cli import main
 from ebgan.config import Config
+from ebgan.data import load_training_data
 from ebgan.errors import EbganError
 from ebgan.metrics.classifier import Classifier, load_classifier, train_classifier
 from ebgan.metrics.evaluate import ClassifierScorer
 from ebgan.metrics.hook import EvalHook
-from tests.conftest import real_data_root, synthetic_images
+from tests.conftest import FMNIST, real_root_or_skip, synthetic_images
 
 
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory):
     """A cache folder holding a quickly trained Fashion-MNIST classifier (weak but real)."""
-    root = real_data_root()
-    if root is None:
-        pytest.skip("no Fashion-MNIST files")
+    root = real_root_or_skip(FMNIST, tmp_path_factory.mktemp("real"))
     cache = tmp_path_factory.mktemp("cache")
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(cache))
@@ -70,21 +69,42 @@ def test_cached_classifier_records_its_accuracy_and_split(with_classifier):
     _, meta = with_classifier
     net, loaded = load_classifier("fashion-mnist")
     assert loaded == meta
-    assert meta["split_used"] == "train" and meta["feature_dim"] == 128 and meta["n_test"] == 10000
+    assert meta["split_used"] == "train" and meta["tested_on"] == "test"
+    assert meta["feature_dim"] == 128 and meta["n_test"] == 10000
     assert 0.5 < meta["test_accuracy"] <= 1.0  # 3000 images, 2 epochs: weak but far above chance
 
 
-def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(data_root, monkeypatch, tmp_path):
-    if not (data_root / "mnist").is_dir() or (data_root / "mnist" / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("needs the offline MNIST copy that has only the test split")
-    # Any download attempt for the absent train split must fail fast and offline.
-    monkeypatch.setattr("ebgan.data.sources._download_idx", lambda name, split: None)
-    meta = train_classifier("mnist", data_root, epochs=1, limit=500, log=lambda m: None)
-    assert meta["split_used"] == "test[6000]" and meta["n_test"] == 4000
+@pytest.mark.realdata("mnist:test")
+def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(mnist_test_only_root, no_datasets):
+    root = mnist_test_only_root  # downloads are off too (no_datasets): the train split is absent
+    meta = train_classifier("mnist", root, epochs=1, limit=500, log=lambda m: None)
+    assert meta["split_used"] == "test-fit" and meta["tested_on"] == "test-heldout"
+    assert meta["n_train"] == 500 and meta["n_test"] == 4000
     assert "train split is absent" in meta["split_note"]
 
 
+@pytest.mark.slow
+@pytest.mark.realdata("mnist:test")
+def test_offline_mnist_run_on_test_fit_is_scored_against_the_4000_heldout_images(mnist_test_only_root, no_datasets,
+                                                                                 tmp_path, capsys):
+    from ebgan.train import Trainer
+
+    root = mnist_test_only_root
+    train_classifier("mnist", root, epochs=1, limit=300, log=lambda m: None)
+    cfg = Config(dataset="mnist", data_root=str(root), data_split="test-fit", model="mlp", steps=1, batch_size=8,
+                 model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    data = load_training_data(cfg)
+    assert data.shape == (6000, 1, 32, 32)
+    Trainer(cfg, data, run_dir=tmp_path / "run").train(progress=False)
+    code, out, _ = _eval(["--run", str(tmp_path / "run"), "--n", "100", "--json"], capsys)
+    r = json.loads(out)
+    assert code == 0 and r["reference_split"] == "test-heldout" and r["reference"].startswith("mnist test-heldout split (4000")
+    assert r["real_vs_real"]["description"].startswith("100 test-fit images")
+
+
 # ------------------------------------------------------------------ the collapse test
+@pytest.mark.slow
 def test_one_image_generator_scores_far_worse_than_real_data(with_classifier):
     from ebgan.data import load_images, to_uint8, to_unit_range
     from ebgan.generator_io import sample_images
@@ -172,6 +192,8 @@ def test_eval_json_has_every_key_and_is_deterministic(with_classifier, tmp_path,
                 "feature_extractor", "n", "real_vs_real"):
         assert key in r, key
     assert r["n"] == 300 and r["frechet_name"] == "fid_fmnist_cls" and r["real_vs_real"]["n"] == 300
+    # the samples' training split is unknown: the test split (disjoint from the classifier's train split), said so
+    assert r["reference_split"] == "test" and r["generator_split"] is None and "not checked" in r["reference_note"]
     assert r["inception"]["available"] is False and "--inception-weights" in r["inception"]["message"]
     _, again, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv], capsys)
     _, from_png, _ = _eval(["--samples", str(tmp_path / "pngs"), *argv], capsys)
@@ -179,6 +201,7 @@ def test_eval_json_has_every_key_and_is_deterministic(with_classifier, tmp_path,
     assert json.loads(from_png) | {"source": ""} == r | {"source": ""}  # same images as PNG, same scores
     code, table, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv[:-1]], capsys)
     assert code == 0 and "fid_fmnist_cls" in table and "real vs real" in table
+    assert "vs fashion-mnist test split" in table and "not checked" in table
 
 
 def test_eval_missing_inception_weights_path_is_an_error(with_classifier, tmp_path, capsys):
@@ -201,10 +224,12 @@ def test_eval_hook_logs_scores_and_keeps_the_best_generator(with_classifier, tmp
     trainer = Trainer(cfg, synthetic_images(64), run_dir=tmp_path / "run")
     trainer.hooks.append(EvalHook(cfg, tmp_path / "run", n=200))
     trainer.train(progress=False)
-    evals = [r for r in read_metrics(tmp_path / "run") if "eval/fid_fmnist_cls" in r]
+    key = "select/fid_fmnist_cls_vs_training_images"
+    evals = [r for r in read_metrics(tmp_path / "run") if key in r]
     assert [r["step"] for r in evals] == [2, 4]
     best = json.loads((tmp_path / "run" / "best" / "scores.json").read_text())
-    assert best["frechet"] == min(r["eval/fid_fmnist_cls"] for r in evals)
+    assert best["frechet"] == min(r[key] for r in evals)
+    assert "64 of the run's own training images (train" in best["selected_on"]
     assert (tmp_path / "run" / "best.pt").is_file()
     load_generator(tmp_path / "run" / "best")  # loadable by ebgan sample / ebgan eval
 
@@ -217,6 +242,7 @@ def test_eval_hook_refuses_other_image_shapes(with_classifier):
 
 
 # ------------------------------------------------------------------ Inception path (random weights)
+@pytest.mark.slow
 def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch):
     """The code path only: weights are random (real ones cannot be downloaded here), so no values are checked."""
     pytest.importorskip("torch_fidelity")

@@ -1,7 +1,10 @@
 """``ebgan eval``: score a run's generator or any sample file against real data.
 
 Scores use the project's own classifier features (``ebgan classifier train`` once per
-dataset), with the real-vs-real value of every score printed beside it as the floor.
+dataset), with the real-vs-real value of every score printed beside it as the floor. The
+reference split is disjoint from the images the generator and the classifier trained on
+(``ebgan.data.splits``); the output names it. The work is done by ``ebgan.metrics``
+(``evaluate_run_folder``, ``evaluate_samples``, ``format_result``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import numpy as np
 import torch
 
 from ebgan.data.sources import read_image
+from ebgan.data.splits import SPLITS
 from ebgan.errors import EbganError
+from ebgan.metrics.runs import evaluator_for  # noqa: F401  (ebgan compare imports it from here)
 
 
 def register(sub) -> None:
@@ -25,7 +30,10 @@ def register(sub) -> None:
     src.add_argument("--run", help="run folder (or RUN/best) whose exported generator is sampled")
     src.add_argument("--samples", help="samples.npz (uint8 'images', N x C x H x W) or a folder of PNG files")
     p.add_argument("--dataset", help="dataset the samples imitate (default for --run: the run's dataset)")
-    p.add_argument("--data-root", help="folder with one sub-folder per dataset (else EBGAN_DATA, ...)")
+    p.add_argument("--data-split", metavar="SPLIT",
+                   help=f"--samples: the split their generator trained on ({', '.join(SPLITS)}), to score against "
+                        "a reference disjoint from it (default: unknown, not checked); --run reads the run's config")
+    p.add_argument("--data-root", help="folder with one sub-folder per dataset (else the run's, EBGAN_DATA, ...)")
     p.add_argument("--n", type=int, help="samples to score (--run: default 10000; --samples: default all)")
     p.add_argument("--seed", type=int, default=0, help="noise seed for --run, and the seed of KID subsets")
     p.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity InceptionV3 weights file (offline)")
@@ -73,114 +81,28 @@ def load_samples(path: str) -> torch.Tensor:
     raise EbganError(f"--samples {p} is neither a .npz file nor a folder of PNG files")
 
 
-def run_samples(args) -> tuple[torch.Tensor, str, str]:
-    """(uint8 samples, dataset, where they came from) for --run or --samples."""
-    if args.n is not None and args.n < 1:
-        raise EbganError(f"--n must be positive, got {args.n}")
-    if args.samples:
+# ------------------------------------------------------------------ the command
+def run(args) -> int:
+    from ebgan.metrics import evaluate_run_folder, evaluate_samples, format_result
+
+    t0 = time.perf_counter()
+    common = dict(seed=args.seed, data_root=args.data_root, inception_weights=args.inception_weights)
+    if args.run:
+        if args.data_split:
+            raise EbganError("--data-split is for --samples; a run's split is read from its config")
+        result = evaluate_run_folder(args.run, n=args.n, dataset=args.dataset, device=args.device, **common)
+    else:
         if not args.dataset:
             raise EbganError("--samples needs --dataset (which real data the samples imitate), e.g. --dataset mnist")
-        images = load_samples(args.samples)
-        if args.n is not None:
-            if args.n > len(images):
-                raise EbganError(f"--n {args.n} exceeds the {len(images)} images in {args.samples}")
-            images = images[: args.n]
-        return images, args.dataset, f"samples {args.samples}"
-    from ebgan.data import to_uint8
-    from ebgan.generator_io import SPEC, load_generator, sample_images
-
-    G = load_generator(args.run, device=args.device)
-    run_path = Path(args.run)
-    spec = json.loads(((run_path if run_path.is_dir() else run_path.parent) / SPEC).read_text())
-    dataset = args.dataset or spec.get("dataset")
-    if not dataset:
-        raise EbganError(f"{args.run} does not record its dataset; pass --dataset")
-    images = to_uint8(sample_images(G, args.n or 10000, seed=args.seed)).cpu()
-    return images, dataset, f"run {args.run} (step {spec.get('step', '?')}, noise seed {args.seed})"
-
-
-# ------------------------------------------------------------------ evaluators: one per dataset kind
-def evaluate_images(images, dataset, args) -> dict:
-    """MNIST-family images: classifier features against the test split."""
-    from ebgan.metrics.evaluate import evaluate_classifier_images
-
-    return evaluate_classifier_images(images, dataset, args.data_root, seed=args.seed,
-                                      inception_weights=args.inception_weights,
-                                      log=lambda m: print(m, file=sys.stderr))
-
-
-EVALUATORS = {"mnist": evaluate_images, "fashion-mnist": evaluate_images}  # 2-D toys: add their kind here
-
-
-def evaluator_for(dataset: str):
-    if dataset not in EVALUATORS:
-        raise EbganError(f"ebgan eval knows datasets {', '.join(sorted(EVALUATORS))}; got {dataset!r}")
-    return EVALUATORS[dataset]
-
-
-# ------------------------------------------------------------------ output
-ROWS = [  # (key, label, format)
-    ("frechet", None, ".3f"), ("kid", None, ".5f"), ("is", "is (exp E KL(p(y|x)||p(y)))", ".3f"),
-    ("i_prime", "i_prime (E KL(p(y)||p(y|x)))", ".3f"), ("precision", "precision (k=3)", ".4f"),
-    ("recall", "recall (k=3)", ".4f"), ("modes", None, "d"), ("kl_uniform", "kl_uniform (modes)", ".4f"),
-]
-
-
-def _fmt(v, spec: str) -> str:
-    return "inf" if v is None else format(v, spec)
-
-
-def format_table(r: dict) -> str:
-    floor = r.get("real_vs_real", {})
-    labels = {"frechet": r.get("frechet_name", "frechet"), "kid": r.get("kid_name", "kid"),
-              "modes": f"modes (of {r['modes_of']})" if "modes_of" in r else "modes"}
-    rows = [(label or labels.get(key, key), _fmt(r[key], f), _fmt(floor[key], f) if key in floor else "")
-            for key, label, f in ROWS if key in r]
-    inc = r.get("inception", {})
-    if inc.get("available"):
-        for key in ("fid_inception", "kid_inception"):
-            rows.append((key, f"{inc[key]:.4f}", f"{inc['real_vs_real'][key]:.4f}"))
-    width = max(len(a) for a, _, _ in rows)
-    lines = [f"{r['source']}: {r['n']} images vs {r['reference']}",
-             f"features: {r['feature_extractor']}", "",
-             f"{'score':<{width}}  {'samples':>12}  {'real vs real':>12}", "-" * (width + 28)]
-    lines += [f"{a:<{width}}  {b:>12}  {c:>12}" for a, b, c in rows]
-    if "histogram" in r:
-        lines += ["", f"predicted classes: samples {r['histogram']}", f"                   real    {floor.get('histogram')}"]
-    if floor.get("n") is not None:
-        lines.append(f"real vs real: {floor.get('description', '')} (n={floor['n']})")
-    if not inc.get("available", True):
-        lines.append(inc["message"])
-    return "\n".join(lines)
-
-
-def run_toy(args, t0: float) -> int:
-    """2-D toy runs: mode coverage of the Gaussian mixtures (ebgan.energy.toy_eval), not image scores."""
-    from ebgan.energy.toy_eval import N_SAMPLES, format_toy_metrics, toy_metrics
-
-    result = {"source": f"run {args.run}", **toy_metrics(args.run, n=args.n or N_SAMPLES, seed=args.seed,
-                                                         device=args.device)}
-    print(json.dumps(result) if args.json else format_toy_metrics(result if len(result) > 1 else {}))
-    print(f"evaluated in {time.perf_counter() - t0:.1f} s", file=sys.stderr if args.json else sys.stdout)
-    return 0
-
-
-def run(args) -> int:
-    t0 = time.perf_counter()
-    if args.run:
-        from ebgan.energy.toy_eval import is_toy_run
-
-        if is_toy_run(args.run):
-            return run_toy(args, t0)
-    if args.dataset:
-        evaluator_for(args.dataset)  # unknown dataset: fail before sampling
-    images, dataset, source = run_samples(args)
-    result = {"source": source, **evaluator_for(dataset)(images, dataset, args)}
+        evaluator_for(args.dataset)  # unknown dataset: fail before reading the samples
+        result = evaluate_samples(load_samples(args.samples), args.dataset, data_split=args.data_split, n=args.n,
+                                  source=f"samples {args.samples}", **common)
     seconds = time.perf_counter() - t0
     if args.json:
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
         print(f"evaluated in {seconds:.1f} s", file=sys.stderr)  # timing off stdout: the JSON stays deterministic
     else:
-        print(format_table(result))
+        print(format_result(result))
         print(f"evaluated in {seconds:.1f} s")
     return 0
+

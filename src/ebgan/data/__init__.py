@@ -1,9 +1,10 @@
-"""Datasets in memory: MNIST-family IDX files, image folders, and batch sampling."""
+"""Datasets in memory: the dataset registry, the data splits, MNIST-family IDX files, image
+folders, and batch sampling."""
 
 from ebgan.data.idx import read_idx
 from ebgan.data.memory import EpochBatches
+from ebgan.data.registry import DatasetSpec, dataset_spec, register_dataset, registered_datasets
 from ebgan.data.sources import (
-    IDX_DATASETS,
     ImageData,
     candidate_roots,
     fit_images,
@@ -12,17 +13,23 @@ from ebgan.data.sources import (
     to_uint8,
     to_unit_range,
 )
+from ebgan.data.splits import SPLITS, check_split
 
 __all__ = [
-    "IDX_DATASETS",
+    "SPLITS",
+    "DatasetSpec",
     "EpochBatches",
     "ImageData",
     "candidate_roots",
+    "check_split",
+    "dataset_spec",
     "fit_images",
     "load_images",
     "read_idx",
     "read_image",
     "load_training_data",
+    "register_dataset",
+    "registered_datasets",
     "to_uint8",
     "to_unit_range",
 ]

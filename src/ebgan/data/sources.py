@@ -15,18 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ebgan.data import splits
 from ebgan.data.idx import read_idx
+from ebgan.data.registry import DatasetSpec, dataset_spec
 from ebgan.errors import EbganError
 
 # Debian's dataset-fashion-mnist package installs here; other dataset packages follow it.
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
-
-# IDX datasets: our name -> (torchvision class name, number of classes)
-IDX_DATASETS = {
-    "mnist": ("MNIST", 10),
-    "fashion-mnist": ("FashionMNIST", 10),
-}
-SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 
 
 @dataclass
@@ -82,16 +77,18 @@ def _find_idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _idx_folders(root: Path, name: str) -> list[Path]:
+def _idx_folders(root: Path, spec: DatasetSpec) -> list[Path]:
     # Our layout (root/fashion-mnist/*.gz, as /usr/share/datasets has it) and
     # torchvision's download layout (root/FashionMNIST/raw/*).
-    return [root / name, root / IDX_DATASETS[name][0] / "raw"]
+    return [root / spec.name] + ([root / spec.torchvision / "raw"] if spec.torchvision else [])
 
 
-def _locate_idx(name: str, split: str, data_root) -> tuple[Path, Path] | None:
-    prefix = SPLIT_PREFIX[split]
-    for root in candidate_roots(data_root):
-        for folder in _idx_folders(root, name):
+def locate_idx(name: str, split: str, roots) -> tuple[Path, Path] | None:
+    """(images, labels) files of an official split ('train' or 'test') in the first of ``roots`` holding both."""
+    spec = dataset_spec(name)
+    prefix = spec.idx_prefix(split)
+    for root in roots:
+        for folder in _idx_folders(Path(root), spec):
             images = _find_idx_file(folder, f"{prefix}-images-idx3-ubyte")
             labels = _find_idx_file(folder, f"{prefix}-labels-idx1-ubyte")
             if images and labels:
@@ -100,42 +97,49 @@ def _locate_idx(name: str, split: str, data_root) -> tuple[Path, Path] | None:
 
 
 def _download_idx(name: str, split: str) -> tuple[Path, Path] | None:
-    """Fetch through torchvision into the cache; None when offline."""
+    """Fetch through torchvision into the cache; None when offline or torchvision has no such set."""
     import torchvision
 
-    cls = getattr(torchvision.datasets, IDX_DATASETS[name][0])
+    cls = getattr(torchvision.datasets, dataset_spec(name).torchvision or "", None)
+    if cls is None:
+        return None
     try:
         cls(root=str(cache_dir()), train=(split == "train"), download=True)
     except Exception:  # no network, or a mirror refused: reported by the caller
         return None
-    return _locate_idx(name, split, cache_dir())
+    return locate_idx(name, split, [cache_dir()])
 
 
 def load_idx_dataset(name: str, split: str = "train", data_root=None, download: bool = True) -> ImageData:
-    if split not in SPLIT_PREFIX:
-        raise EbganError(f"unknown split {split!r}; use one of {sorted(SPLIT_PREFIX)}")
-    found = _locate_idx(name, split, data_root) or (download and _download_idx(name, split)) or None
+    """An official split ('train' or 'test') of a registered IDX dataset, as stored (no fitting)."""
+    spec = dataset_spec(name)
+    if spec.loader != "idx":
+        raise EbganError(f"{name} is not an IDX dataset")
+    if split not in dict(spec.idx_files):
+        raise EbganError(f"{name} has no official {split!r} split; use one of {', '.join(dict(spec.idx_files))}")
+    found = locate_idx(name, split, candidate_roots(data_root)) or (download and _download_idx(name, split)) or None
     if found is None:
-        looked = [str(f) for r in candidate_roots(data_root) for f in _idx_folders(r, name)]
+        looked = [str(f) for r in candidate_roots(data_root) for f in _idx_folders(r, spec)]
         raise EbganError(
-            f"{name} ({split} split) not found. Looked in: {', '.join(looked)}; a download through "
-            f"torchvision also failed (offline?). Fix: put the IDX files "
-            f"({SPLIT_PREFIX[split]}-images-idx3-ubyte[.gz] and labels) in DIR/{name}/ and pass "
-            f"--data-root DIR or set EBGAN_DATA=DIR"
-            + ("; on Debian: apt-get install dataset-fashion-mnist" if name == "fashion-mnist" else "")
+            f"{name} ({split} split) not found. Looked in: {', '.join(looked)}"
+            + ("; a download through torchvision also failed (offline?)" if spec.torchvision and download else "")
+            + f". Fix: put the IDX files ({spec.idx_prefix(split)}-images-idx3-ubyte[.gz] and labels) in "
+            f"DIR/{name}/ and pass --data-root DIR or set EBGAN_DATA=DIR"
+            + (f"; on Debian: apt-get install {spec.system_package}" if spec.system_package else "")
         )
     images_path, labels_path = found
     images = read_idx(images_path, expect_ndim=3)
     labels = read_idx(labels_path, expect_ndim=1)
-    if images.shape[1:] != (28, 28):
-        raise EbganError(f"{images_path}: images are {images.shape[1:]}, expected 28x28 for {name}")
+    if spec.native_size is not None and images.shape[1:] != tuple(spec.native_size):
+        h, w = spec.native_size
+        raise EbganError(f"{images_path}: images are {images.shape[1:]}, expected {h}x{w} for {name}")
     if images.shape[0] != labels.shape[0]:
         raise EbganError(
             f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels; "
             "the two files are from different sets"
         )
     tensor = torch.from_numpy(images.copy()).unsqueeze(1)
-    return ImageData(tensor, torch.from_numpy(labels.astype(np.int64)), name, IDX_DATASETS[name][1])
+    return ImageData(tensor, torch.from_numpy(labels.astype(np.int64)), name, spec.num_classes)
 
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -213,15 +217,22 @@ def load_images(
     channels: int | None = None,
     download: bool = True,
 ) -> ImageData:
-    """Load a named image dataset fitted to ``image_size``. Names: mnist, fashion-mnist, folder:PATH."""
-    if name in IDX_DATASETS:
-        if channels not in (None, 1):
-            raise EbganError(f"{name} has 1 channel; drop --channels or set it to 1")
-        data = load_idx_dataset(name, split, data_root, download)
-    elif name.startswith("folder:"):
+    """A registered image dataset (or folder:PATH) fitted to ``image_size``.
+
+    ``split`` is one of ``ebgan.data.splits.SPLITS``; test-fit and test-heldout are the two
+    parts of the test split. Image folders have no splits and load whole.
+    """
+    spec = dataset_spec(name)
+    splits.check_split(split)
+    if spec.loader == "idx":
+        if channels not in (None, spec.channels):
+            raise EbganError(f"{name} has {spec.channels} channel(s); drop --channels or set it to {spec.channels}")
+        data = load_idx_dataset(name, splits.official_split(split), data_root, download)
+        part = splits.part_indices(split, len(data))
+        if part is not None:
+            data = ImageData(data.images[part], data.labels[part], data.name, data.num_classes)
+    elif spec.loader == "folder":
         data = load_image_folder(name[len("folder:") :], channels or 3)
     else:
-        raise EbganError(
-            f"unknown image dataset {name!r}; use one of {sorted(IDX_DATASETS)} or folder:PATH"
-        )
+        raise EbganError(f"{name} holds 2-D points, not images; load it with ebgan.data.load_training_data")
     return fit_images(data, image_size, fit)

@@ -38,11 +38,9 @@ from ebgan.energy.model import (
 from ebgan.energy.scores import auprc, auroc
 from ebgan.errors import EbganError
 
-CLASS_NAMES = {
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
-    "mnist": [str(i) for i in range(10)],
-}
+from ebgan.data.registry import ClassNames
+
+CLASS_NAMES = ClassNames()  # {dataset: class names}, read from the dataset registry at each lookup
 BASELINE = "autoencoder"
 PROTOCOLS = ("one", "all-but-one")
 

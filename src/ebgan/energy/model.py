@@ -87,12 +87,13 @@ def model_from_modules(D: nn.Module, objective: Objective, cfg: Config, input_sh
 
 
 def input_shape_of(cfg: Config) -> tuple[int, ...]:
-    from ebgan.data.toy import is_toy
+    from ebgan.data.registry import dataset_spec
 
-    if is_toy(cfg.dataset):
+    spec = dataset_spec(cfg.dataset)
+    if spec.loader == "toy":
         return (2,)
-    # resolve() sets 1 for the MNIST family; image folders load as RGB unless channels is set
-    return (cfg.channels or 3, cfg.image_size, cfg.image_size)
+    # the config's channels, else the dataset's; image folders load as RGB unless channels is set
+    return (cfg.channels or spec.channels or 3, cfg.image_size, cfg.image_size)
 
 
 def load_energy_model(
@@ -142,8 +143,11 @@ def recalibrate_batchnorm(D: nn.Module, data: torch.Tensor, batch_size: int, max
     During training the running averages (momentum 0.1) trail weights that keep moving, and
     for an EBGAN they mix real and generated batches; eval-mode energies then swing from one
     step to the next. Here each BN layer gets the plain average of the batch statistics over
-    up to ``max_batches`` batches of ``batch_size`` real samples, the statistics D normalised
-    real batches with in training. Returns the number of batches used.
+    up to ``max_batches`` batches of ``batch_size`` real samples (in a fixed order from
+    ``seed``). Only the BN layers run in train mode: dropout and every other layer stay in
+    eval mode, as they are when the energies are computed, so the statistics match what BN
+    then sees. Every RNG (torch's CPU generator, CUDA's when available) is left as it was,
+    and every module's train/eval mode is restored. Returns the number of batches used.
     """
     norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -151,18 +155,25 @@ def recalibrate_batchnorm(D: nn.Module, data: torch.Tensor, batch_size: int, max
     if data.shape[0] < batch_size:
         raise EbganError(f"BatchNorm recalibration needs at least {batch_size} samples, got {data.shape[0]}")
     device = next(D.parameters()).device
+    modes = [(m, m.training) for m in D.modules()]
     saved = [(m, m.momentum) for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # None: cumulative average over the batches below
-    was_training = D.training
-    D.train()
-    order = torch.randperm(data.shape[0], generator=torch.Generator().manual_seed(seed))
-    n_batches = min(max_batches, data.shape[0] // batch_size)
-    for i in range(n_batches):
-        batch = data[order[i * batch_size : (i + 1) * batch_size]].to(device)
-        D(batch.float().div(127.5).sub(1.0) if batch.dtype == torch.uint8 else batch.float())
-    for m, momentum in saved:
-        m.momentum = momentum
-    D.train(was_training)
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    try:
+        # A hook recalibrating a copy of D mid-training must not move the run's random streams.
+        with torch.random.fork_rng(devices=cuda):
+            D.eval()
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # None: cumulative average over the batches below
+                m.train()
+            order = torch.randperm(data.shape[0], generator=torch.Generator().manual_seed(seed))
+            n_batches = min(max_batches, data.shape[0] // batch_size)
+            for i in range(n_batches):
+                batch = data[order[i * batch_size : (i + 1) * batch_size]].to(device)
+                D(batch.float().div(127.5).sub(1.0) if batch.dtype == torch.uint8 else batch.float())
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+        for m, training in modes:
+            m.training = training
     return n_batches

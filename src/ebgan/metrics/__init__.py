@@ -4,9 +4,13 @@
   mode coverage (pure NumPy).
 - ``classifier``: a small CNN per MNIST-family dataset whose penultimate layer gives the
   features (scores are named after it, e.g. ``fid_fmnist_cls``), cached in the ebgan cache.
-- ``evaluate``: scoring uint8 samples against the test split, with the real-vs-real floor.
+- ``evaluate``: scoring uint8 samples against a reference split disjoint from their
+  generator's and the classifier's training images, with the real-vs-real floor.
+- ``runs``: ``ebgan eval`` as functions: ``evaluate_run_folder``, ``evaluate_samples``.
+- ``table``: ``format_table`` / ``format_result``, the readable output.
 - ``inception``: Inception FID/KID when weights are available offline.
-- ``hook``: ``--eval-every`` during training, keeping the best checkpoint.
+- ``hook``: ``--eval-every`` during training, keeping the best checkpoint (selected on
+  the run's own training images, never on an evaluation reference).
 """
 
 from ebgan.metrics.scores import (
@@ -20,8 +24,17 @@ from ebgan.metrics.scores import (
     mode_coverage,
     precision_recall,
 )
+from ebgan.metrics.runs import evaluate_run_folder, evaluate_samples, evaluator_for, run_info, sample_run
+from ebgan.metrics.table import format_result, format_table
 
 __all__ = [
+    "evaluate_run_folder",
+    "evaluate_samples",
+    "evaluator_for",
+    "format_result",
+    "format_table",
+    "run_info",
+    "sample_run",
     "frechet_distance",
     "frechet_distance_features",
     "i_prime",

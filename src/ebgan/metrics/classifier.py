@@ -2,11 +2,15 @@
 
 Inception weights cannot be downloaded everywhere, so scores are computed on the
 penultimate layer of this classifier, trained on the dataset itself. The scores get the
-classifier's name as qualifier (``fid_fmnist_cls``), never the bare name FID.
+classifier's name as qualifier (``fid_fmnist_cls``, from the dataset's registry entry),
+never the bare name FID. Every registered dataset with ``evaluation="classifier"`` has one.
+
+Splits (``ebgan.data.splits``): trained on ``train`` where that split exists, tested on
+``test``; otherwise trained on ``test-fit`` and tested on ``test-heldout``.
 
 Cache layout (``ebgan.data.sources.cache_dir()/classifiers/<dataset>/``):
     classifier.safetensors   the weights
-    classifier.json          architecture, test accuracy, split used, feature dim, sha256
+    classifier.json          architecture, test accuracy, splits used, feature dim, sha256
 """
 
 from __future__ import annotations
@@ -23,18 +27,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from ebgan.data import IDX_DATASETS, load_images, to_unit_range
+from ebgan.data import load_images, splits, to_unit_range
+from ebgan.data.registry import DatasetSpec, dataset_spec, registered_datasets
 from ebgan.data.sources import cache_dir
 from ebgan.errors import EbganError
 from ebgan.files import write_bytes, write_json
 
 WEIGHTS, SPEC = "classifier.safetensors", "classifier.json"
-SHORT_NAMES = {"mnist": "mnist_cls", "fashion-mnist": "fmnist_cls"}
-IMAGE_SHAPE = (1, 32, 32)  # the training pipeline's default: 28x28 padded to 32x32
+IMAGE_SIZE = 32  # the training pipeline's default: 28x28 padded to 32x32
 FIT = "pad"
-# MNIST offline has only its 10k test split: the classifier trains on this many of them.
-HOLDOUT_TRAIN = 6000
-HOLDOUT_SEED = 1234
 
 
 class Classifier(nn.Module):
@@ -66,38 +67,45 @@ def classifier_dir(dataset: str) -> Path:
     return cache_dir() / "classifiers" / dataset
 
 
-def check_dataset(dataset: str) -> None:
-    if dataset not in IDX_DATASETS:
+def classifier_datasets() -> list[str]:
+    return [n for n in registered_datasets() if dataset_spec(n).evaluation == "classifier"]
+
+
+def check_dataset(dataset: str) -> DatasetSpec:
+    """The registry entry of a dataset that has a feature classifier, else a one-line error."""
+    spec = dataset_spec(dataset)
+    if spec.evaluation != "classifier":
         raise EbganError(
-            f"no feature classifier for dataset {dataset!r}; classifiers exist for {', '.join(sorted(IDX_DATASETS))}"
+            f"no feature classifier for dataset {dataset!r}; classifiers exist for {', '.join(classifier_datasets())}"
         )
+    return spec
+
+
+def input_shape(dataset: str) -> tuple[int, int, int]:
+    """(C, H, W) of the images the dataset's classifier (and so ebgan eval) takes."""
+    return (check_dataset(dataset).channels, IMAGE_SIZE, IMAGE_SIZE)
 
 
 # --------------------------------------------------------------------- data splits
 def classifier_splits(dataset: str, data_root) -> dict:
-    """Train / held-out test data for the classifier, and how they were obtained.
+    """Training / testing data for the classifier, and which splits they are.
 
-    Uses the official train and test splits; when the train split is absent (offline MNIST
-    has only t10k) the test split is divided once, with a fixed seed, into a training part
-    and a held-out part. The same division is reproduced at evaluation time.
+    ``train``/``test`` where the train split exists; else (offline MNIST has only t10k)
+    ``test-fit``/``test-heldout``, the one division of ``ebgan.data.splits``.
     """
-    test = load_images(dataset, "test", data_root, image_size=IMAGE_SHAPE[1], fit=FIT)
-    try:  # torchvision may download it; offline that fails and the test split is divided instead
-        train = load_images(dataset, "train", data_root, image_size=IMAGE_SHAPE[1], fit=FIT)
+    kw = dict(data_root=data_root, image_size=IMAGE_SIZE, fit=FIT)
+    test = load_images(dataset, splits.TEST, **kw)  # no test split: fail before trying a download
+    try:  # torchvision may download it; offline that fails and the test split's parts are used
+        train = load_images(dataset, splits.TRAIN, **kw)
+        fit_split, test_split = splits.TRAIN, splits.TEST
     except EbganError:
-        train = None
-    if train is not None:
-        return {"train": train.images, "train_labels": train.labels, "test": test.images,
-                "test_labels": test.labels, "split": "train", "split_note": "official train split; tested on the test split"}
-    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
-    tr, te = order[:HOLDOUT_TRAIN], order[HOLDOUT_TRAIN:]
-    return {
-        "train": test.images[tr], "train_labels": test.labels[tr],
-        "test": test.images[te], "test_labels": test.labels[te],
-        "split": f"test[{HOLDOUT_TRAIN}]",
-        "split_note": (f"the train split is absent: trained on {HOLDOUT_TRAIN} images of the test split and tested on "
-                       f"the other {len(test) - HOLDOUT_TRAIN} (random division, seed {HOLDOUT_SEED})"),
-    }
+        fit_split, test_split = splits.TEST_FIT, splits.TEST_HELDOUT
+        train, test = load_images(dataset, fit_split, **kw), load_images(dataset, test_split, **kw)
+    note = f"trained on {fit_split} ({splits.DESCRIPTIONS[fit_split]}), tested on {test_split}"
+    if fit_split != splits.TRAIN:
+        note = "the train split is absent: " + note
+    return {"train": train.images, "train_labels": train.labels, "test": test.images, "test_labels": test.labels,
+            "split": fit_split, "tested_on": test_split, "split_note": note}
 
 
 # --------------------------------------------------------------------- training
@@ -106,13 +114,13 @@ def train_classifier(
     limit: int | None = None, log=print,
 ) -> dict:
     """Train, test and cache the classifier for ``dataset``; returns its metadata."""
-    check_dataset(dataset)
-    splits = classifier_splits(dataset, data_root)
-    x, y = splits["train"], splits["train_labels"]
+    spec = check_dataset(dataset)
+    data = classifier_splits(dataset, data_root)
+    x, y = data["train"], data["train_labels"]
     if limit:  # quick runs for tests
         x, y = x[:limit], y[:limit]
     torch.manual_seed(seed)
-    net = Classifier(num_classes=IDX_DATASETS[dataset][1])
+    net = Classifier(num_classes=spec.num_classes, channels=spec.channels)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps_per_epoch = max(1, len(x) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
@@ -131,19 +139,21 @@ def train_classifier(
             sched.step()
             total += loss.item()
         log(f"epoch {epoch + 1}/{epochs}: train loss {total / steps_per_epoch:.4f}")
-    acc = accuracy(net, splits["test"], splits["test_labels"])
+    acc = accuracy(net, data["test"], data["test_labels"])
     meta = {
         "dataset": dataset,
-        "name": SHORT_NAMES[dataset],
+        "name": spec.score_name,
         "architecture": "ebgan.metrics.classifier.Classifier",
         "arch": net.arch,
-        "image_shape": list(IMAGE_SHAPE),
+        "image_shape": list(input_shape(dataset)),
         "fit": FIT,
         "test_accuracy": acc,
-        "split_used": splits["split"],
-        "split_note": splits["split_note"],
+        "split_used": data["split"],  # one of ebgan.data.splits.SPLITS
+        "tested_on": data["tested_on"],
+        "split_definition": splits.DIVISION,
+        "split_note": data["split_note"],
         "n_train": len(x),
-        "n_test": len(splits["test"]),
+        "n_test": len(data["test"]),
         "feature_dim": net.arch["feature_dim"],
         "epochs": epochs,
         "seed": seed,
@@ -188,9 +198,22 @@ def load_meta(dataset: str) -> dict:
     return json.loads(spec.read_text())
 
 
+def check_meta_split(meta: dict) -> None:
+    """Refuse a classifier whose training images cannot be told apart from today's references."""
+    used = meta.get("split_used")
+    stale = used not in splits.SPLITS or (used in splits.PARTS and meta.get("split_definition") != splits.DIVISION)
+    if stale:
+        raise EbganError(
+            f"the cached {meta['dataset']} classifier was trained on {used!r}, a split this version does not define "
+            f"(its training images may overlap today's references); retrain it: "
+            f"ebgan classifier train --dataset {meta['dataset']} --force"
+        )
+
+
 def load_classifier(dataset: str) -> tuple[Classifier, dict]:
     """The cached classifier for ``dataset`` (eval mode, CPU) and its metadata."""
     meta = load_meta(dataset)
+    check_meta_split(meta)
     net = Classifier(**meta["arch"])
     try:
         net.load_state_dict(load_file(str(classifier_dir(dataset) / WEIGHTS)))

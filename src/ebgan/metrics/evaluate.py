@@ -1,12 +1,14 @@
-"""Scoring uint8 image samples of an MNIST-family dataset with the project's classifier.
+"""Scoring uint8 image samples of a classifier-evaluated dataset with the project's classifier.
 
-``evaluate_classifier_images`` returns one flat dict of scores for the samples plus the
-same scores for real data (a train subset standing in for samples, or the classifier's
-own training part when the train split is absent) under ``real_vs_real``: the floor.
+``evaluate_classifier_images`` returns one flat dict of scores for the samples against a
+reference split, plus the same scores for real data standing in for samples under
+``real_vs_real`` (the floor). The reference is chosen by ``ebgan.data.splits.reference_split``:
+disjoint from the classifier's training images and, when known, the generator's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -14,25 +16,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ebgan.data import load_images
+from ebgan.data import load_images, splits
 from ebgan.errors import EbganError
 from ebgan.files import save_npz, write_json
 from ebgan.metrics import scores
 from ebgan.metrics.classifier import (
     FIT,
-    HOLDOUT_SEED,
-    HOLDOUT_TRAIN,
-    IMAGE_SHAPE,
+    IMAGE_SIZE,
     classifier_dir,
     classify,
+    input_shape,
     load_classifier,
 )
 
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al.'s and torch-fidelity's defaults
 PR_K = 3  # Kynkaanniemi et al. 2019
 FLOOR_CACHE = "floor.json"
-FLOOR_VERSION = 2  # bump when the cached entry changes form (old entries are then ignored)
-_REFERENCE_MEMO: dict = {}  # (dataset, data_root, classifier sha256) -> (Reference, features, (mean, cov))
+FLOOR_VERSION = 3  # bump when the cached entry changes form (old entries are then ignored)
+_REFERENCE_MEMO: dict = {}  # (dataset, data_root, classifier sha256, split, images sha256) -> features
 
 
 @dataclass
@@ -43,37 +44,40 @@ class Reference:
     floor: torch.Tensor  # uint8: real images scored like samples (the real-vs-real floor)
     description: str  # what the floor compares
     name: str = ""  # what the reference set is
+    split: str = ""  # its name in ebgan.data.splits
 
 
-def reference_sets(dataset: str, meta: dict, data_root, n: int, seed: int = 0) -> Reference:
-    """The same split the classifier was tested on; the floor is n real images it was not tested on."""
-    size = IMAGE_SHAPE[1]
-    test = load_images(dataset, "test", data_root, image_size=size, fit=FIT, download=False)
-    if meta["split_used"] == "train":
-        if n == 0:  # no floor wanted: skip loading the train split
-            return Reference(test.images, test.images[:0], "", f"{dataset} test split ({len(test)})")
-        train = load_images(dataset, "train", data_root, image_size=size, fit=FIT, download=False)
-        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
-        return Reference(test.images, train.images[pick], f"{len(pick)} train images vs the test split",
-                         f"{dataset} test split ({len(test)})")
-    # The train split is absent: reproduce the classifier's division of the test split.
-    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
-    held_out, seen = order[HOLDOUT_TRAIN:], order[:HOLDOUT_TRAIN]
-    seen = seen[torch.randperm(len(seen), generator=torch.Generator().manual_seed(seed))[:n]]
-    return Reference(
-        test.images[held_out], test.images[seen],
-        f"{len(seen)} images of the test split's other part (the classifier's training images) vs the held-out part",
-        f"{dataset} test split, held-out part ({len(held_out)} images; the train split is absent)",
-    )
+def images_digest(images: torch.Tensor) -> str:
+    """sha256 of a uint8 image tensor's shape and bytes: cache keys follow the images themselves."""
+    h = hashlib.sha256(str(tuple(images.shape)).encode())
+    h.update(images.contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
-def check_images(images: torch.Tensor, where: str) -> None:
-    """Samples must be uint8 (N, 1, 32, 32) like the classifier's input, else a one-line error."""
+def _load(dataset: str, split: str, data_root):
+    return load_images(dataset, split, data_root, image_size=IMAGE_SIZE, fit=FIT, download=False)
+
+
+def reference_sets(dataset: str, reference: str, data_root, n: int, seed: int = 0) -> Reference:
+    """The reference split's images; the floor is n real images of ``splits.FLOOR_SOURCE[reference]``."""
+    ref = _load(dataset, reference, data_root)
+    name = f"{dataset} {reference} split ({len(ref)} images; {splits.DESCRIPTIONS[reference]})"
+    if n == 0:  # no floor wanted: skip loading its split
+        return Reference(ref.images, ref.images[:0], "", name, reference)
+    source = splits.FLOOR_SOURCE[reference]
+    pool = _load(dataset, source, data_root)
+    pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]
+    return Reference(ref.images, pool.images[pick], f"{len(pick)} {source} images vs the {reference} split",
+                     name, reference)
+
+
+def check_images(images: torch.Tensor, where: str, shape: tuple) -> None:
+    """Samples must be uint8 (N, C, 32, 32) like the classifier's input, else a one-line error."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
         raise EbganError(f"{where}: images must be uint8 in [0, 255] (as 'ebgan sample' writes), got {getattr(images, 'dtype', type(images))}")
-    if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(shape):
         raise EbganError(
-            f"{where}: images have shape {tuple(images.shape)}, expected (N, {', '.join(map(str, IMAGE_SHAPE))}) "
+            f"{where}: images have shape {tuple(images.shape)}, expected (N, {', '.join(map(str, shape))}) "
             "(MNIST-family images padded to 32x32, as ebgan trains on them)"
         )
     if len(images) < 2 * PR_K + 2:
@@ -118,32 +122,44 @@ def score_features(feats, log_probs, ref_feats, ref_stats, num_classes: int, see
 def extractor_description(meta: dict) -> str:
     return (
         f"{meta['name']}: ebgan's CNN classifier for {meta['dataset']} ({meta['feature_dim']}-d penultimate "
-        f"features), trained on {meta['split_used']}, held-out accuracy {meta['test_accuracy']:.4f}, "
-        f"weights sha256 {meta['sha256'][:12]}"
+        f"features), trained on {meta['split_used']}, held-out accuracy {meta['test_accuracy']:.4f} "
+        f"(on {meta.get('tested_on', '?')}), weights sha256 {meta['sha256'][:12]}"
     )
 
 
 class ClassifierScorer:
-    """Classifier + reference features, loaded once; scores any uint8 sample set."""
+    """Classifier + reference features, loaded once; scores any uint8 sample set.
 
-    def __init__(self, dataset: str, data_root=None, seed: int = 0):
+    ``generator_split``: the split the samples' generator trained on (None: unknown). The
+    reference is the first of test, test-heldout disjoint from it and from the classifier's
+    training split; a generator that overlaps both is refused (``splits.reference_split``).
+    """
+
+    def __init__(self, dataset: str, data_root=None, seed: int = 0, generator_split: str | None = None):
         self.dataset, self.data_root, self.seed = dataset, data_root, seed
         self.net, self.meta = load_classifier(dataset)
         self.num_classes = self.meta["arch"]["num_classes"]
-        key = (dataset, str(data_root), self.meta["sha256"])
+        self.generator_split = generator_split
+        self.reference = splits.reference_split(generator_split, self.meta["split_used"])
+        key = (dataset, str(data_root), self.meta["sha256"], self.reference)
         if key not in _REFERENCE_MEMO:  # one process scoring many sets (tests, a sweep) prepares the reference once
-            ref = reference_sets(dataset, self.meta, data_root, n=0, seed=seed)
-            feats, radii = self._reference_features(ref.test)
-            _REFERENCE_MEMO[key] = (ref, feats, scores.mean_cov(feats), radii)
-        self._ref, self.ref_feats, self.ref_stats, self.ref_radii = _REFERENCE_MEMO[key]
+            ref = reference_sets(dataset, self.reference, data_root, n=0, seed=seed)
+            digest = images_digest(ref.test)
+            feats, radii = self._reference_features(ref.test, digest)
+            _REFERENCE_MEMO[key] = (ref, digest, feats, scores.mean_cov(feats), radii)
+        self._ref, self.ref_digest, self.ref_feats, self.ref_stats, self.ref_radii = _REFERENCE_MEMO[key]
 
-    def _reference_features(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Features and k-NN radii of the reference set, cached on disk beside the classifier (they never change)."""
-        path = classifier_dir(self.dataset) / f"reference_{self.meta['sha256'][:16]}_k{PR_K}.npz"
+    def _reference_features(self, images: torch.Tensor, digest: str) -> tuple[np.ndarray, np.ndarray]:
+        """Features and k-NN radii of the reference set, cached on disk beside the classifier.
+
+        The file name holds the classifier's hash, the split's name and the hash of the
+        reference images: another split, division or copy of the data never reads it.
+        """
+        path = classifier_dir(self.dataset) / (
+            f"reference_{self.meta['sha256'][:16]}_{self.reference}_{digest[:16]}_k{PR_K}.npz")
         if path.is_file():
             with np.load(path) as f:
-                if f["features"].shape[0] == len(images):
-                    return f["features"], f["radii_sq"]
+                return f["features"], f["radii_sq"]
         feats, _ = classify(self.net, images)
         radii = scores.knn_radii_sq(feats, PR_K)
         save_npz(path, features=feats, radii_sq=radii)
@@ -160,15 +176,26 @@ class ClassifierScorer:
                               ref_radii_sq=self.ref_radii)
 
     def floor(self, n: int) -> dict:
-        """Real-vs-real scores for n real images; cached per classifier, n and seed (they never change)."""
-        key = f"v{FLOOR_VERSION}:{self.meta['sha256']}:n={n}:seed={self.seed}:kid={KID_SUBSETS}x{KID_SUBSET_SIZE}:k={PR_K}"
+        """Real-vs-real scores for n real images; cached per classifier, reference, n and seed."""
+        source = splits.FLOOR_SOURCE[self.reference]
+        key = (f"v{FLOOR_VERSION}:{self.meta['sha256']}:ref={self.reference}:{self.ref_digest}:"
+               f"floor={source}:{splits.DIVISION}:n={n}:seed={self.seed}:kid={KID_SUBSETS}x{KID_SUBSET_SIZE}:k={PR_K}")
         path = classifier_dir(self.dataset) / FLOOR_CACHE
         cache = json.loads(path.read_text()) if path.is_file() else {}
         if key not in cache:
-            ref = reference_sets(self.dataset, self.meta, self.data_root, n=n, seed=self.seed)
+            ref = reference_sets(self.dataset, self.reference, self.data_root, n=n, seed=self.seed)
             cache[key] = {**self.score(ref.floor), "description": ref.description}
             write_json(path, cache)
         return cache[key]
+
+    def reference_note(self) -> str:
+        """Why the reference is honest, or what could not be checked."""
+        c, r = self.meta["split_used"], self.reference
+        if self.generator_split is None:
+            return (f"disjoint from the classifier's training images ({c}); the samples' training split is unknown, "
+                    f"so overlap with their generator's training images was not checked: the scores are honest only "
+                    f"if it did not train on {r} (pass --data-split to check)")
+        return (f"disjoint from the generator's training images ({self.generator_split}) and the classifier's ({c})")
 
 
 def _finite(v):
@@ -179,13 +206,16 @@ def _finite(v):
 
 
 def evaluate_classifier_images(images: torch.Tensor, dataset: str, data_root=None, seed: int = 0,
-                               inception_weights=None, log=print) -> dict:
-    """All scores for uint8 samples of an MNIST-family dataset (the 'classifier-images' kind)."""
+                               inception_weights=None, log=print, data_split: str | None = None) -> dict:
+    """All scores for uint8 samples of a classifier-evaluated dataset (evaluation kind 'classifier').
+
+    ``data_split``: the split the samples' generator trained on; None when unknown.
+    """
     from ebgan.metrics import inception
 
-    check_images(images, "samples")
+    check_images(images, "samples", input_shape(dataset))
     weights = inception.find_weights(inception_weights)  # a wrong path fails before any scoring
-    scorer = ClassifierScorer(dataset, data_root, seed)
+    scorer = ClassifierScorer(dataset, data_root, seed, generator_split=data_split)
     result = scorer.score(images)
     floor = scorer.floor(len(images))
     out = {
@@ -193,7 +223,10 @@ def evaluate_classifier_images(images: torch.Tensor, dataset: str, data_root=Non
         "feature_extractor": extractor_description(scorer.meta),
         "frechet_name": scorer.names["frechet"],
         "kid_name": scorer.names["kid"],
+        "generator_split": data_split,
+        "reference_split": scorer.reference,
         "reference": scorer._ref.name,
+        "reference_note": scorer.reference_note(),
         **{k: _finite(v) for k, v in result.items()},
         "modes_of": scorer.num_classes,
         "modes_rule": "classes receiving at least 10% of their uniform share n/C of predicted labels",
@@ -202,6 +235,6 @@ def evaluate_classifier_images(images: torch.Tensor, dataset: str, data_root=Non
     if weights is None:
         out["inception"] = inception.unavailable()
     else:
-        ref = reference_sets(dataset, scorer.meta, data_root, n=len(images), seed=seed)
+        ref = reference_sets(dataset, scorer.reference, data_root, n=len(images), seed=seed)
         out["inception"] = inception.inception_scores(images, ref, weights, log=log, seed=seed)
     return out

@@ -1,9 +1,15 @@
 """``--eval-every N``: score the generator during training and keep the best checkpoint.
 
-Writes, in the run folder, when the classifier-feature Frechet distance improves:
+Model selection never looks at an evaluation reference: every ``every`` steps the
+generator's samples are compared, on the dataset classifier's features, with a fixed
+subset of the run's own training images (the validation set; ``ebgan eval`` scores
+against a reference disjoint from those, see ``ebgan.data.splits``). The metric lines say
+so in their names (``select/fid_fmnist_cls_vs_training_images``, ...). When that
+Frechet distance improves, the run folder gets:
     best.pt                       the full training checkpoint (atomic)
     best/generator.safetensors, best/generator.json, best/scores.json
-so that ``ebgan sample --run RUN/best`` and ``ebgan eval --run RUN/best`` work on it.
+so that ``ebgan sample --run RUN/best`` and ``ebgan eval --run RUN/best`` work on it;
+``best/scores.json`` records what the selection was done on (``selected_on``).
 """
 
 from __future__ import annotations
@@ -12,19 +18,25 @@ import json
 import math
 from pathlib import Path
 
-from ebgan.data import to_uint8
+import torch
+
+from ebgan.data import splits, to_uint8
 from ebgan.errors import EbganError
 from ebgan.files import save_torch, write_json
 from ebgan.generator_io import export_generator, sample_images
-from ebgan.metrics.classifier import FIT, IMAGE_SHAPE, check_dataset, load_meta
+from ebgan.metrics import scores
+from ebgan.metrics.classifier import FIT, check_dataset, classify, input_shape, load_classifier
+from ebgan.metrics.evaluate import PR_K, score_features
 
 BEST_CKPT, BEST_DIR, BEST_SCORES = "best.pt", "best", "scores.json"
-EVAL_N = 10000  # same n and seed as 'ebgan eval' defaults, so the numbers are comparable
+EVAL_N = 10000  # samples per evaluation, and at most this many training images as the validation set
 EVAL_SEED = 0
+SELECT = "select/"  # prefix of the hook's metric names
+VS = "_vs_training_images"  # suffix of the scores that depend on the validation set
 
 
 class EvalHook:
-    """``hook(trainer)``: every ``every`` steps, score EVAL_N samples of trainer.G.
+    """``hook(trainer)``: every ``every`` steps, score ``n`` samples of trainer.G against the validation set.
 
     Metrics are written to the run's metrics.jsonl/TensorBoard directly, as their own
     line at the step they were computed for (returned metrics would be logged at the next
@@ -33,36 +45,56 @@ class EvalHook:
 
     def __init__(self, cfg, run_dir, n: int = EVAL_N, seed: int = EVAL_SEED):
         check_dataset(cfg.dataset)
-        load_meta(cfg.dataset)  # no classifier: fail now, before training starts
         shape = (cfg.channels or 1, cfg.image_size, cfg.image_size)
-        if shape != IMAGE_SHAPE or cfg.fit != FIT:
+        if shape != input_shape(cfg.dataset) or cfg.fit != FIT:
             raise EbganError(
-                f"--eval-every scores {IMAGE_SHAPE} images fitted by {FIT!r} (the classifier's input); "
+                f"--eval-every scores {input_shape(cfg.dataset)} images fitted by {FIT!r} (the classifier's input); "
                 f"this run makes {shape} images with fit {cfg.fit!r}"
             )
-        from ebgan.metrics.evaluate import ClassifierScorer
-
-        self.scorer = ClassifierScorer(cfg.dataset, cfg.data_root, seed)
+        self.net, self.meta = load_classifier(cfg.dataset)  # no classifier: fail now, before training starts
+        self.num_classes = self.meta["arch"]["num_classes"]
+        self.data_split = cfg.data_split
         self.every, self.n, self.seed = cfg.eval_every, n, seed
         self.folder = Path(run_dir)
+        self.fid_name = f"fid_{self.meta['name']}{VS}"
+        self.validation = None  # (features, (mean, cov), k-NN radii, size), from the trainer's data at the first call
         self.best = self._saved_best()
 
     def _saved_best(self) -> float:
         path = self.folder / BEST_DIR / BEST_SCORES
         if path.is_file():  # a resumed run keeps competing with its earlier best
-            return json.loads(path.read_text())["frechet"]
+            record = json.loads(path.read_text())
+            if record.get("selected_by") == self.fid_name:  # not a best chosen by another rule
+                return record["frechet"]
         return math.inf
+
+    def selected_on(self) -> str:
+        size = self.validation[3] if self.validation else "a fixed subset of"
+        return (f"{size} of the run's own training images ({self.data_split}: {splits.DESCRIPTIONS[self.data_split]}; "
+                f"fixed subset, seed {self.seed}), never an evaluation reference")
+
+    def _prepare_validation(self, images: torch.Tensor) -> None:
+        if images.dtype != torch.uint8:
+            raise EbganError("--eval-every needs image training data (uint8), not points")
+        pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(self.seed))[: self.n]
+        feats, _ = classify(self.net, images[pick.to(images.device)].cpu())
+        self.validation = (feats, scores.mean_cov(feats), scores.knn_radii_sq(feats, PR_K), len(pick))
 
     def __call__(self, trainer) -> None:
         if trainer.step % self.every:
             return None
+        if self.validation is None:
+            self._prepare_validation(trainer.batches.images)
+        feats_val, stats_val, radii_val, _ = self.validation
         images = to_uint8(sample_images(trainer.G, self.n, seed=self.seed))
-        s = self.scorer.score(images)
-        names = self.scorer.names
+        feats, log_probs = classify(self.net, images)
+        s = score_features(feats, log_probs, feats_val, stats_val, self.num_classes, self.seed, ref_radii_sq=radii_val)
+        short = self.meta["name"]
         metrics = {
-            f"eval/{names['frechet']}": s["frechet"], f"eval/{names['kid']}": s["kid"],
-            "eval/is": s["is"], "eval/i_prime": s["i_prime"], "eval/precision": s["precision"],
-            "eval/recall": s["recall"], "eval/modes": float(s["modes"]), "eval/kl_uniform": s["kl_uniform"],
+            f"{SELECT}fid_{short}{VS}": s["frechet"], f"{SELECT}kid_{short}{VS}": s["kid"],
+            f"{SELECT}precision{VS}": s["precision"], f"{SELECT}recall{VS}": s["recall"],
+            f"{SELECT}is": s["is"], f"{SELECT}i_prime": s["i_prime"], f"{SELECT}modes": float(s["modes"]),
+            f"{SELECT}kl_uniform": s["kl_uniform"],
         }
         trainer.writer.log(trainer.step, metrics)
         if s["frechet"] < self.best and trainer.writer.enabled:
@@ -76,7 +108,10 @@ class EvalHook:
         best = self.folder / BEST_DIR
         best.mkdir(exist_ok=True)
         export_generator(trainer.G, best, cfg.model, cfg.model_args,
-                         extra={"dataset": cfg.dataset, "objective": cfg.objective, "step": trainer.step})
-        record = {"step": trainer.step, "n": self.n, "seed": self.seed, "frechet_name": self.scorer.names["frechet"],
+                         extra={"dataset": cfg.dataset, "objective": cfg.objective, "step": trainer.step,
+                                "data_split": cfg.data_split, "selected_on": self.selected_on()})
+        record = {"step": trainer.step, "n": self.n, "seed": self.seed, "selected_by": self.fid_name,
+                  "selected_on": self.selected_on(), "data_split": cfg.data_split,
+                  "frechet_name": self.fid_name, "kid_name": f"kid_{self.meta['name']}{VS}",
                   **{k: v for k, v in s.items() if k != "histogram"}}
         write_json(best / BEST_SCORES, record, indent=2)

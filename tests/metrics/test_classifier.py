@@ -1,0 +1,55 @@
+"""The feature classifier's splits, registry lookups and refusal of stale caches (tiny datasets, no real data)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ebgan.errors import EbganError
+from ebgan.metrics.classifier import (
+    SPEC,
+    check_dataset,
+    classifier_dir,
+    classifier_splits,
+    input_shape,
+    load_classifier,
+    train_classifier,
+)
+
+
+def test_only_classifier_datasets_have_one():
+    assert check_dataset("mnist").score_name == "mnist_cls" and input_shape("fashion-mnist") == (1, 32, 32)
+    for name in ("toy:8gaussians", "folder:/x"):
+        with pytest.raises(EbganError, match="classifiers exist for mnist, fashion-mnist"):
+            check_dataset(name)
+
+
+def test_trains_on_train_and_tests_on_test_when_the_train_split_exists(tiny_idx):
+    root, _ = tiny_idx(splits={"train": 90, "test": 60})
+    data = classifier_splits("tiny-digits", root)
+    assert (data["split"], data["tested_on"]) == ("train", "test")
+    assert (len(data["train"]), len(data["test"])) == (90, 60)
+
+
+def test_without_a_train_split_it_uses_the_two_parts_of_the_test_split(tiny_idx):
+    root, _ = tiny_idx(splits={"test": 60})
+    data = classifier_splits("tiny-digits", root)
+    assert (data["split"], data["tested_on"]) == ("test-fit", "test-heldout")
+    assert (len(data["train"]), len(data["test"])) == (36, 24)  # 60 * 3 // 5 and the rest
+    meta = train_classifier("tiny-digits", root, epochs=1, log=lambda m: None)
+    assert meta["split_used"] == "test-fit" and meta["tested_on"] == "test-heldout" and meta["n_test"] == 24
+    assert meta["name"] == "tiny_digits_cls" and meta["arch"]["num_classes"] == 3
+    assert "train split is absent" in meta["split_note"]
+
+
+@pytest.mark.parametrize("split_used, definition", [("test[6000]", None), ("test-fit", "some-older-division")])
+def test_a_classifier_from_an_unknown_division_is_refused(tiny_idx, split_used, definition):
+    root, _ = tiny_idx(splits={"test": 60})
+    train_classifier("tiny-digits", root, epochs=1, log=lambda m: None)
+    path = classifier_dir("tiny-digits") / SPEC
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "split_used": split_used, "split_definition": definition}))
+    with pytest.raises(EbganError, match="--force") as e:
+        load_classifier("tiny-digits")
+    assert split_used in str(e.value)

@@ -1,0 +1,146 @@
+"""``ebgan eval`` as functions: which reference a run or a sample set is scored against, refusals,
+and the dispatch by the dataset's registry entry. A tiny registered dataset stands in for MNIST."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from ebgan import Config, Trainer, load_training_data
+from ebgan.cli import main
+from ebgan.data import load_images
+from ebgan.errors import EbganError
+from ebgan.metrics import evaluate_run_folder, evaluate_samples, evaluator_for, format_result, run_info, sample_run
+from ebgan.metrics.classifier import train_classifier
+
+SMALL = {"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16}
+
+
+@pytest.fixture
+def tiny(tiny_idx):
+    """A tiny dataset with both official splits and its classifier (trained on train)."""
+    root, _ = tiny_idx(splits={"train": 90, "test": 60})
+    train_classifier("tiny-digits", root, epochs=1, log=lambda m: None)
+    return root
+
+
+def make_run(folder, root, split: str, **kw):
+    cfg = Config(dataset="tiny-digits", data_root=str(root), data_split=split, model="mlp", model_args=SMALL, steps=2,
+                 batch_size=8, log_every=1, sample_every=0, checkpoint_every=0, **kw).resolve()
+    trainer = Trainer(cfg, load_training_data(cfg), run_dir=folder)
+    return cfg, trainer
+
+
+def train_run(folder, root, split: str):
+    make_run(folder, root, split)[1].train(progress=False)
+    return folder
+
+
+@pytest.mark.parametrize("split, reference", [("train", "test"), ("test-fit", "test-heldout")])
+def test_a_run_is_scored_against_a_reference_disjoint_from_its_training_split(tiny, tmp_path, split, reference):
+    run = train_run(tmp_path / "run", tiny, split)
+    r = evaluate_run_folder(run, n=30)
+    assert r["generator_split"] == split and r["reference_split"] == reference
+    assert f"generator's training images ({split})" in r["reference_note"] and r["n"] == 30
+    assert r["reference"].startswith(f"tiny-digits {reference} split")
+    # the floor is real images from the other side of the same division
+    floor_source = {"test": "train", "test-heldout": "test-fit"}[reference]
+    assert r["real_vs_real"]["description"].startswith(f"30 {floor_source} images vs the {reference} split")
+    assert f"vs tiny-digits {reference} split" in format_result(r)
+
+
+def test_a_run_trained_on_the_whole_test_split_is_refused(tiny, tmp_path, capsys):
+    run = train_run(tmp_path / "run", tiny, "test")
+    with pytest.raises(EbganError, match="retrain it with --data-split test-fit"):
+        evaluate_run_folder(run, n=30)
+    assert main(["eval", "--run", str(run), "--n", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "--data-split test-fit" in err and len(err.strip().splitlines()) == 1
+
+
+def test_samples_say_which_reference_was_used_and_what_was_not_checked(tiny):
+    images = load_images("tiny-digits", "train", tiny).images[:40]
+    unknown = evaluate_samples(images, "tiny-digits", data_root=tiny)
+    assert unknown["reference_split"] == "test" and unknown["generator_split"] is None
+    assert "not checked" in unknown["reference_note"] and "--data-split" in unknown["reference_note"]
+    declared = evaluate_samples(images, "tiny-digits", data_split="test-fit", data_root=tiny, n=30)
+    assert declared["reference_split"] == "test-heldout" and declared["n"] == 30
+    with pytest.raises(EbganError, match="--data-split test-fit"):
+        evaluate_samples(images, "tiny-digits", data_split="test", data_root=tiny)
+    with pytest.raises(EbganError, match="exceeds the 40 images"):
+        evaluate_samples(images, "tiny-digits", data_root=tiny, n=41)
+
+
+def test_cli_samples_with_data_split_and_run_without(tiny, tmp_path, capsys):
+    import numpy as np
+
+    np.savez(tmp_path / "s.npz", images=load_images("tiny-digits", "train", tiny).images[:30].numpy())
+    argv = ["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "tiny-digits", "--data-root", str(tiny)]
+    assert main([*argv, "--data-split", "test-fit", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reference_split"] == "test-heldout"
+    run = train_run(tmp_path / "run", tiny, "train")
+    assert main(["eval", "--run", str(run), "--data-split", "train"]) == 2
+    assert "read from its config" in capsys.readouterr().err
+
+
+def test_evaluator_for_keeps_the_form_compare_calls(tiny):
+    images = load_images("tiny-digits", "train", tiny).images[:30]
+    args = SimpleNamespace(data_root=tiny, seed=0, inception_weights=None)  # what ebgan compare passes
+    r = evaluator_for("tiny-digits")(images, "tiny-digits", args)
+    assert r["reference_split"] == "test" and r["frechet_name"] == "fid_tiny_digits_cls"
+    r = evaluator_for("tiny-digits")(images, "tiny-digits", SimpleNamespace(**vars(args), data_split="test-fit"))
+    assert r["reference_split"] == "test-heldout"
+    with pytest.raises(EbganError, match="ebgan eval --run RUN"):
+        evaluator_for("toy:8gaussians")
+    with pytest.raises(EbganError, match="no evaluation for 'folder:/x'"):
+        evaluator_for("folder:/x")
+    with pytest.raises(EbganError, match="did you mean 'tiny-digits'"):
+        evaluator_for("tiny-digit")
+
+
+def test_run_info_of_a_run_and_of_its_best(tiny, tmp_path):
+    from ebgan.metrics.hook import EvalHook
+
+    cfg, trainer = make_run(tmp_path / "run", tiny, "test-fit", eval_every=1)
+    trainer.hooks.append(EvalHook(cfg, tmp_path / "run", n=20))
+    trainer.train(progress=False)
+    info = run_info(tmp_path / "run")
+    assert (info["dataset"], info["data_split"], info["data_root"], info["selected_on"]) == (
+        "tiny-digits", "test-fit", str(tiny), None)
+    best = run_info(tmp_path / "run" / "best")
+    assert best["data_split"] == "test-fit" and "own training images (test-fit" in best["selected_on"]
+    r = evaluate_run_folder(tmp_path / "run" / "best", n=20)
+    assert r["reference_split"] == "test-heldout" and "kept by --eval-every" in r["selection"]
+    assert "selection: this generator was kept by --eval-every as the best on 20 of the run's own" in format_result(r)
+
+
+def test_a_folder_without_a_generator_is_named(tmp_path, capsys):
+    assert main(["eval", "--run", str(tmp_path / "nothing")]) == 2
+    assert "no exported generator in" in capsys.readouterr().err
+
+
+def test_a_misspelt_split_gets_a_suggestion(capsys, tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "s.npz", images=np.zeros((20, 1, 32, 32), np.uint8))
+    assert main(["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "mnist", "--data-split", "testfit"]) == 2
+    assert "did you mean 'test-fit'" in capsys.readouterr().err
+
+
+def test_sampling_a_run_is_deterministic(tiny, tmp_path):
+    run = train_run(tmp_path / "run", tiny, "train")
+    a, b = sample_run(run, 12, seed=3), sample_run(run, 12, seed=3)
+    assert a.dtype.is_floating_point is False and a.shape == (12, 1, 32, 32) and (a == b).all()
+    with pytest.raises(EbganError, match="--n must be positive"):
+        sample_run(run, 0)
+
+
+def test_toy_runs_get_mode_coverage(tmp_path):
+    cfg = Config(dataset="toy:8gaussians", model="mlp", model_args=SMALL, latent_dim=2, steps=2, batch_size=16,
+                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    Trainer(cfg, load_training_data(cfg), run_dir=tmp_path / "toy").train(progress=False)
+    r = evaluate_run_folder(tmp_path / "toy", n=100)
+    assert r["evaluation"] == "toy-modes" and r["n_modes"] == 8 and r["n_samples"] == 100
+    assert "modes captured:" in format_result(r)
