@@ -68,6 +68,19 @@ def _write(path: pathlib.Path, data: bytes | str):
     path.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
+def _mixed_folder(t: pathlib.Path):
+    for i, im in enumerate(synthetic_images(8)):
+        save_png(t / "imgs" / f"{i}.png", im.numpy())
+    save_png(t / "imgs" / "strip.png", torch.zeros(1, 1, 200, dtype=torch.uint8).numpy())
+
+
+def _bomb_folder(t: pathlib.Path):
+    from PIL import Image
+
+    (t / "imgs").mkdir()
+    Image.new("1", (20000, 20000)).save(t / "imgs" / "bomb.png")  # 400 Mpixel, a few kB on disk
+
+
 def _evil(path: pathlib.Path, marker: pathlib.Path):
     torch.save({"G": Payload(marker)}, path)
 
@@ -101,6 +114,12 @@ CASES = [
                                                              "--batch-size", "4"], 2,
          "needs square images with a side divisible by 4, got 18x18",
          lambda r, t: [save_png(t / "imgs" / f"{i}.png", im.numpy()) for i, im in enumerate(synthetic_images(8))]),
+    Case("one tiny image in a folder", lambda r, t: ["train", "--out", str(t / "new"), "--dataset",
+                                                      f"folder:{t / 'imgs'}", "--channels", "1", "--batch-size", "4"],
+         2, "less than 1/2 of the folder's common size 32x32 (e.g. ", lambda r, t: _mixed_folder(t)),
+    Case("decompression bomb", lambda r, t: ["train", "--out", str(t / "new"), "--dataset", f"folder:{t / 'imgs'}",
+                                             "--channels", "1", "--batch-size", "4"], 2, "decompression bomb",
+         lambda r, t: _bomb_folder(t)),
     Case("unknown device", lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--device", "tpu7"], 2,
          "unknown device 'tpu7'"),
     # --- run folders

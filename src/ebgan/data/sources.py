@@ -150,14 +150,22 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
 
     Pillow, not torchvision.io (deprecated in 0.29); never on the training hot path.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            if channels is None:
-                channels = 1 if im.mode in ("L", "I", "I;16", "1") else 3
-            array = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as e:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if channels is None:
+                    channels = 1 if im.mode in ("L", "I", "I;16", "1") else 3
+                array = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise EbganError(f"refusing {path}: {e} (a decompression bomb, or an image far larger than "
+                         "training needs; shrink it first)") from e
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:  # Pillow raises all of these
         raise EbganError(f"cannot decode {path}: {e}; is it an image?") from e
     return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(2, 0, 1)
 
@@ -179,14 +187,30 @@ def load_image_folder(path: str | Path, channels: int) -> ImageData:
     for p in files:
         images.append(read_image(p, channels))
         labels.append(class_index.get(p.parent.relative_to(root).as_posix(), -1))
-    sizes = {tuple(im.shape) for im in images}
-    if len(sizes) > 1:
-        # Bring all to the most common size first; fit_images then makes them the run's size.
-        from torchvision.transforms.v2.functional import center_crop, resize
-
-        side = min(min(s[1:]) for s in sizes)
-        images = [center_crop(resize(im, side, antialias=True), [side, side]) for im in images]
+    if len({tuple(im.shape) for im in images}) > 1:
+        images = _to_common_size(images, files)
     return ImageData(torch.stack(images), torch.tensor(labels), f"folder:{root}", len(class_names))
+
+
+MAX_UPSCALE = 2.0  # images smaller than 1/2 of the common size are refused, not blown up
+
+
+def _to_common_size(images: list[torch.Tensor], files: list[Path]) -> list[torch.Tensor]:
+    """Bring images of mixed sizes to the most common one first (fit_images then makes them the run's
+    size): the short side is resized to the common shape's short side, then the centre square cropped.
+    An image that would need more than MAX_UPSCALE is refused, naming it: a 1x200 strip must not
+    shrink a whole dataset, nor be stretched into noise."""
+    from collections import Counter
+
+    from torchvision.transforms.v2.functional import center_crop, resize
+
+    (common_h, common_w), _ = Counter(tuple(im.shape[1:]) for im in images).most_common(1)[0]
+    side = min(common_h, common_w)
+    small = [str(f) for f, im in zip(files, images) if side / min(im.shape[1:]) > MAX_UPSCALE]
+    if small:
+        raise EbganError(f"{len(small)} image(s) are less than 1/{MAX_UPSCALE:g} of the folder's common size "
+                         f"{common_h}x{common_w} (e.g. {', '.join(small[:3])}); remove them or resize them first")
+    return [center_crop(resize(im, side, antialias=True), [side, side]) for im in images]
 
 
 def fit_images(data: ImageData, size: int, fit: str = "pad") -> ImageData:
