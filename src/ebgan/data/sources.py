@@ -37,7 +37,7 @@ class ImageData:
         return self.images.shape[0]
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
+    def image_shape(self) -> tuple[int, ...]:
         return tuple(self.images.shape[1:])
 
     def to(self, device: torch.device | str) -> "ImageData":

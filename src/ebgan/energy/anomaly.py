@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,7 +86,8 @@ def one_class_benchmark(base: Config, classes: list[int] | None, protocol: str =
     if protocol not in PROTOCOLS:
         raise EbganError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
     configs = model_configs(base)
-    kw = dict(data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels)
+    kw: dict[str, Any] = dict(data_root=base.data_root, image_size=base.image_size, fit=base.fit,
+                             channels=base.channels)
     train = load_images(base.dataset, split="train", **kw)
     test = load_images(base.dataset, split="test", **kw)
     if train.num_classes == 0 or (train.labels < 0).any():
@@ -125,7 +127,8 @@ def cross_dataset_benchmark(base: Config, other: str, runs_dir: Path | None = No
     """Both models trained on all of ``base.dataset``'s training split; its test split is
     normal, ``other``'s test split the anomalies."""
     configs = model_configs(base)
-    kw = dict(data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels)
+    kw: dict[str, Any] = dict(data_root=base.data_root, image_size=base.image_size, fit=base.fit,
+                             channels=base.channels)
     train = load_images(base.dataset, split="train", **kw)
     test = load_images(base.dataset, split="test", **kw)
     outliers = load_images(other, split="test", **kw)

@@ -174,6 +174,6 @@ def recalibrate_batchnorm(D: nn.Module, data: torch.Tensor, batch_size: int, max
     finally:
         for m, momentum in saved:
             m.momentum = momentum
-        for m, training in modes:
-            m.training = training
+        for module, training in modes:
+            module.training = training
     return n_batches

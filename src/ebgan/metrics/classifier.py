@@ -83,7 +83,7 @@ def check_dataset(dataset: str) -> DatasetSpec:
 
 def input_shape(dataset: str) -> tuple[int, int, int]:
     """(C, H, W) of the images the dataset's classifier (and so ebgan eval) takes."""
-    return (check_dataset(dataset).channels, IMAGE_SIZE, IMAGE_SIZE)
+    return (check_dataset(dataset).channels or 1, IMAGE_SIZE, IMAGE_SIZE)
 
 
 # --------------------------------------------------------------------- data splits
@@ -120,7 +120,7 @@ def train_classifier(
     if limit:  # quick runs for tests
         x, y = x[:limit], y[:limit]
     torch.manual_seed(seed)
-    net = Classifier(num_classes=spec.num_classes, channels=spec.channels)
+    net = Classifier(num_classes=spec.num_classes, channels=spec.channels or 1)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps_per_epoch = max(1, len(x) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)

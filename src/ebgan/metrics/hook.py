@@ -57,7 +57,7 @@ class EvalHook:
         self.every, self.n, self.seed = cfg.eval_every, n, seed
         self.folder = Path(run_dir)
         self.fid_name = f"fid_{self.meta['name']}{VS}"
-        self.validation = None  # (features, (mean, cov), k-NN radii, size), from the trainer's data at the first call
+        self.validation: tuple | None = None  # (features, (mean, cov), k-NN radii, size), from the trainer's data at the first call
         self.best = self._saved_best()
 
     def _saved_best(self) -> float:
@@ -85,6 +85,7 @@ class EvalHook:
             return None
         if self.validation is None:
             self._prepare_validation(trainer.batches.images)
+        assert self.validation is not None
         feats_val, stats_val, radii_val, _ = self.validation
         images = to_uint8(sample_images(trainer.G, self.n, seed=self.seed))
         feats, log_probs = classify(self.net, images)

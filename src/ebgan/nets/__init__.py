@@ -100,7 +100,8 @@ def check_networks(model: str, G: nn.Module, D: nn.Module, kind: str, image_shap
     D.eval()
     try:
         device = next(G.parameters()).device
-        z = torch.randn(2, G.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        latent_dim: int = G.latent_dim  # type: ignore[assignment]  # every family sets it
+        z = torch.randn(2, latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
         fake = G(z)
         if tuple(fake.shape[1:]) != image_shape:
             raise EbganError(f"{what}: its generator makes {tuple(fake.shape[1:])}; "

@@ -47,8 +47,8 @@ class BEGAN(Objective):
         self.check_options(gamma=gamma, lambda_k=lambda_k)
         self.gamma, self.lambda_k = float(gamma), float(lambda_k)
         self.k = 0.0  # k_0 = 0; kept as a 0-d tensor so the per-step update needs no device sync
-        self._loss_real = None  # L(x) of the last D step, for the k update
-        self._loss_fake = None  # L(G(z)) of the last G step
+        self._loss_real: torch.Tensor | None = None  # L(x) of the last D step, for the k update
+        self._loss_fake: torch.Tensor | None = None  # L(G(z)) of the last G step
 
     @property
     def k(self) -> float:

@@ -24,6 +24,7 @@ Margin schedules (``margin_schedule``):
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -149,7 +150,7 @@ class EBGAN(Objective):
 
     name = "ebgan"
     discriminator_kind = "autoencoder"
-    options = (
+    options: ClassVar[tuple[Option, ...]] = (
         ENERGY_OPTION,
         Option("margin", float, None, "hinge margin m; default: 10 in L2 units (the paper's MNIST value) "
                "converted to the energy's units", check=at_least(0)),

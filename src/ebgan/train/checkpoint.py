@@ -30,7 +30,7 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def rng_states() -> dict:
-    states = {"torch": torch.get_rng_state()}
+    states: dict[str, object] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states

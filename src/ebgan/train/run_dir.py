@@ -19,6 +19,7 @@ import os
 import sys
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision.utils import save_image
@@ -87,10 +88,10 @@ class RunWriter:
     """
 
     def __init__(self, folder: Path | None, enabled: bool = True):
-        self.folder = Path(folder) if folder else None
-        self.enabled = enabled and self.folder is not None
-        self._tb = None
-        self._lock = RunLock(self.folder) if self.enabled else None
+        self.enabled = enabled and folder is not None
+        self.folder = Path(folder) if folder else Path()  # only used when enabled
+        self._tb: Any = None  # SummaryWriter once opened; False once given up
+        self._lock = RunLock(self.folder)
         self._purge_step: int | None = None
 
     def open(self, resume: bool) -> None:
@@ -189,8 +190,7 @@ class RunWriter:
             except Exception as e:
                 self._disable_tensorboard(e)
             self._tb = None
-        if self._lock is not None:
-            self._lock.release()
+        self._lock.release()
 
 
 def _line_step(line: str) -> float:

@@ -7,9 +7,12 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
+import torch.nn as nn
 from tqdm import tqdm
 
 from ebgan.config import Config, config_diff
@@ -66,24 +69,24 @@ class Trainer:
             raise EbganError(f"batch_size {cfg.batch_size} exceeds the {data.shape[0]} training samples; "
                              f"use --batch-size {data.shape[0]} or less")
         # Fused Adam: one kernel for all parameters (CPU and CUDA; about 3% of a seed32 step on CPU).
-        adam = dict(betas=(cfg.beta1, cfg.beta2), fused=self.device.type in ("cpu", "cuda"))
+        adam: dict[str, Any] = dict(betas=(cfg.beta1, cfg.beta2), fused=self.device.type in ("cpu", "cuda"))
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, **adam)
         self.batches = EpochBatches(data.to(self.device), cfg.batch_size, seed=cfg.seed)
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.step = 0
-        self.hooks = []  # callables hook(trainer) -> dict of metrics or None, run after each step
+        self.hooks: list[Callable[[Trainer], dict | None]] = []  # callables hook(trainer) -> dict of metrics or None, run after each step
         # Compiled views for the hot path; checkpoints always use the plain modules.
-        self.G_run = torch.compile(self.G) if cfg.compile else self.G
-        self.D_run = torch.compile(self.D) if cfg.compile else self.D
+        self.G_run: nn.Module = torch.compile(self.G) if cfg.compile else self.G  # type: ignore[assignment]
+        self.D_run: nn.Module = torch.compile(self.D) if cfg.compile else self.D  # type: ignore[assignment]
         self._stop_signal = None
         self._divergence = Divergence(self.device)
         self.saved_step: int | None = None  # step of the last checkpoint written or resumed from
         self.writer.open(resume)  # lock and check the folder; nothing in it changes until start()
         try:
             if resume:
-                self.load(Path(run_dir) / CHECKPOINT)
+                self.load(self.writer.folder / CHECKPOINT)
                 self.saved_step = self.step
                 if cfg.steps < self.step:
                     raise EbganError(f"{run_dir} has done {self.step} steps; steps (the run's total) must be at "
@@ -208,7 +211,9 @@ class Trainer:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if catch else {}
         # Per-key sums and counts: a metric reported on some steps only (a hook's) is
         # averaged over the steps that reported it, not over the whole interval.
-        sums, counts, images_seen, t0 = {}, {}, 0, time.perf_counter()
+        sums: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        images_seen, t0 = 0, time.perf_counter()
         bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
         try:
             while self.step < total:
