@@ -11,6 +11,6 @@ if [ -z "${EBGAN_DATA:-}" ] && [ -d ../shared/data/fashion-mnist ]; then
   export EBGAN_DATA="$(cd ../shared/data && pwd)"
 fi
 out="runs/demo-$(date +%Y%m%d-%H%M%S)"
-.venv/bin/ebgan train --config configs/demo.yaml --out "$out" "$@"
+.venv/bin/ebgan train --config demo --out "$out" "$@"
 .venv/bin/ebgan sample --run "$out" --n 100 --out "$out/samples-100.png"
 echo "demo run: $out (report.md, losses.png, samples/, samples-100.png)"

@@ -19,6 +19,7 @@ COMMANDS = [
     "ebgan.commands.anomaly",
     "ebgan.commands.eval",
     "ebgan.commands.classifier",
+    "ebgan.commands.presets",
 ]
 
 

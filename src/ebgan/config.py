@@ -255,6 +255,33 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
+def presets() -> dict[str, Path]:
+    """The presets shipped inside the package (``src/ebgan/presets/*.yaml``), by name; the same in a
+    source checkout and in an installed wheel."""
+    from importlib.resources import files
+
+    folder = files("ebgan") / "presets"
+    return {Path(str(f)).stem: Path(str(f)) for f in folder.iterdir() if str(f).endswith(".yaml")}
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """A YAML file given by path (an existing file wins) or by preset name (``fmnist-ebgan-pt``)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    known = presets()
+    name = path.name[:-5] if path.name.endswith(".yaml") else path.name
+    if name in known and path.parent in (Path("."), Path("configs")):  # configs/NAME.yaml: the 0.1 layout
+        return known[name]
+    raise EbganError(f"no preset or file {str(name_or_path)!r}{_did_you_mean(name, known)}; presets: "
+                     f"{', '.join(sorted(known))} (ebgan presets lists them)")
+
+
+def load_preset(name_or_path: str | Path) -> dict[str, Any]:
+    """The flat values of a preset (by name) or a YAML file (by path), names and types checked."""
+    return load_config_file(preset_path(name_or_path))
+
+
 def config_diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     """Keys whose values differ, except the ones a resume may change."""
     a, b = old.to_dict(), new.to_dict()

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from tests.conftest import synthetic_images
 
 from ebgan.cli import main
 from ebgan.files import save_png
-from tests.conftest import synthetic_images
 
 FAST = ["--batch-size", "8", "--latent-dim", "8", "--log-every", "1", "--sample-every", "2", "--no-progress"]
 
@@ -83,7 +83,7 @@ def test_refuses_a_checkpoint_from_another_model(image_folder, tmp_path, capsys)
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--config", "nope.yaml"], "does not exist"),
+        (["--config", "nope.yaml"], "no preset or file 'nope.yaml'"),
         (["--margin", "-1"], "margin must be >= 0"),
         (["--batch-size", "1"], "batch of 1"),
         (["--model", "seed33"], "did you mean 'seed32'"),
@@ -159,7 +159,7 @@ def test_sigterm_writes_a_checkpoint_and_resume_finishes(image_folder, tmp_path)
 def test_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
     assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("ebgan: error: config file") and len(err.strip().splitlines()) == 1
+    assert err.startswith("ebgan: error: no preset or file") and len(err.strip().splitlines()) == 1
     assert main(["--debug", "train", "--config", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("ebgan: error:")

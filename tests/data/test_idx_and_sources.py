@@ -5,6 +5,7 @@ import gzip
 import numpy as np
 import pytest
 import torch
+from tests.conftest import idx_bytes, write_idx_split
 
 from ebgan.data import (
     EpochBatches,
@@ -16,7 +17,6 @@ from ebgan.data import (
 )
 from ebgan.data.sources import ImageData
 from ebgan.errors import EbganError
-from tests.conftest import idx_bytes, write_idx_split
 
 
 def write_split(folder, prefix, n, gz=True, size=28, seed=0):

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from tests.conftest import synthetic_images
 
 from ebgan.cli import main
 from ebgan.config import Config
 from ebgan.energy import load_energy_model
 from ebgan.files import save_png
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 SMALL = {"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32}
 
@@ -116,3 +116,24 @@ def test_anomaly_refuses_flags_it_does_not_use(capsys):
         assert "unrecognized arguments" in capsys.readouterr().err
     assert main(["anomaly", "--normal-class", "0", "--sample-every", "5"]) == 2
     assert "only matter with --runs-dir" in capsys.readouterr().err
+
+
+def test_train_energy_frames_survive_a_resume_without_duplicates(tmp_path, capsys):
+    from ebgan.energy.surface import load_frames
+    from ebgan.files import save_npz
+
+    run = tmp_path / "toy"
+    toy = ["--dataset", "toy:parabola", "--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
+           "--batch-size", "16", "--log-every", "1", "--no-progress", "--energy-frames", "2"]
+    assert main(["train", "--out", str(run), *toy, "--steps", "4"]) == 0
+    frames = load_frames(run)
+    assert frames["steps"].tolist() == [1, 2, 4]
+    # a frame recorded after the checkpoint by a run that was then killed: the resume records it again
+    save_npz(run / "energy_frames.npz", steps=np.r_[frames["steps"], 5], grids=np.r_[frames["grids"], frames["grids"][-1:]],
+             fakes=np.r_[frames["fakes"], frames["fakes"][-1:]], extent=frames["extent"])
+    assert main(["train", "--resume", str(run), "--steps", "8", "--no-progress", "--energy-frames", "2"]) == 0
+    assert load_frames(run)["steps"].tolist() == [1, 2, 4, 6, 8]
+    assert main(["energy", "surface", "--run", str(run), "--out", str(tmp_path / "s.png"), "--n", "50"]) == 0
+    assert (tmp_path / "s_frames.png").is_file()
+    assert main(["train", "--out", str(tmp_path / "img"), "--energy-frames", "2", "--dataset", "mnist"]) == 2
+    assert "--energy-frames needs a toy:NAME dataset" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def test_batchnorm_recalibration_keeps_weights_and_the_energy_ordering(trained_r
 
 def test_toy_metrics_of_a_run(trained_run, tmp_path):
     from ebgan import EbganError
-    from ebgan.energy.toy_eval import is_toy_run, toy_metrics
+    from ebgan.metrics.toy import is_toy_run, toy_metrics
 
     folder, _ = trained_run
     assert is_toy_run(folder) and not is_toy_run(tmp_path)

@@ -130,11 +130,11 @@ def _eval(argv, capsys):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("missing_key", "no 'images' array"),
+    ("missing_key", "expected an array named 'images'"),
     ("wrong_size", "expected (N, 1, 32, 32)"),
     ("wrong_channels", "expected (N, 1, 32, 32)"),
-    ("float", "expected uint8"),
-    ("empty_folder", "holds no .png files"),
+    ("float", "'images' must be uint8"),
+    ("empty_folder", "holds no image files"),
     ("missing_file", "does not exist"),
 ])
 def test_eval_bad_input_is_one_clear_line(case, message, tmp_path, capsys):

@@ -8,12 +8,12 @@ import types
 import pytest
 import torch
 import torch.nn as nn
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.nets import _LOADED, FAMILIES, register_family
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 
 def _tiny_family() -> types.ModuleType:

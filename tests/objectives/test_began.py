@@ -3,12 +3,12 @@
 import pytest
 import torch
 import torch.nn as nn
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.objectives.began import BEGAN, convergence, k_update, l1_energy
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 
 class ZeroAE(nn.Module):

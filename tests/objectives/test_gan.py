@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.nets import build_discriminator
 from ebgan.objectives.gan import GAN, discriminator_bce, generator_bce
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 LN3 = math.log(3.0)
 

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.objectives.magan import MAGAN, margin_update
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 
 class ScaledAE(nn.Module):

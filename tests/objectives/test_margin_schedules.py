@@ -2,12 +2,12 @@
 
 import pytest
 import torch
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.objectives import EBGAN
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 
 def test_constant_and_linear():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.conftest import synthetic_images
 
 from ebgan.cli import main
 from ebgan.config import Config
@@ -17,7 +18,6 @@ from ebgan.objectives import (
 )
 from ebgan.objectives.base import at_least
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 
 class LeastSquares(Objective):

@@ -3,13 +3,13 @@
 import pytest
 import torch
 import torch.nn as nn
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.nets import build_discriminator
 from ebgan.objectives.wgan_gp import WGANGP, gradient_penalty
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 
 class LinearCritic(nn.Module):

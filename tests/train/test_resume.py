@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
 
 
 def _cfg(**kw):

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from tests.conftest import synthetic_images
 
 from ebgan.cli import main
 from ebgan.config import Config
@@ -18,7 +19,6 @@ from ebgan.errors import EbganError
 from ebgan.objectives import EBGANPT
 from ebgan.train import Trainer
 from ebgan.train.trainer import Diverged
-from tests.conftest import synthetic_images
 
 TOY = ["--dataset", "toy:parabola", "--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
        "--batch-size", "16", "--log-every", "1", "--no-progress"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ebgan.commands.config_args import add_config_flags, config_overrides
-from ebgan.config import Config, load_config_file
+from ebgan.commands.config_args import PRESET_HELP, add_config_flags, config_overrides
+from ebgan.config import Config, load_preset
 from ebgan.errors import EbganError
 
 # Short CPU budget: about 10 classes x 2 models in minutes on a laptop (raise --steps for more).
@@ -47,7 +47,7 @@ def register(sub) -> None:
                        help="train on all of --dataset, score DATASET's test split as anomalies (e.g. mnist)")
     p.add_argument("--protocol", choices=("one", "all-but-one"), default="one",
                    help="'one': train on class K only; 'all-but-one': train on every class but K (K is the anomaly)")
-    p.add_argument("--config", help="preset YAML (configs/*.yaml) for the models; flags override it")
+    p.add_argument("--config", metavar="PRESET", help=PRESET_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--runs-dir", help="also keep each trained model as a run folder here (for ebgan energy ...)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -59,7 +59,7 @@ def resolve_config(args) -> Config:
     """Config defaults < this command's short-budget defaults < preset < flags."""
     values = dict(DEFAULTS)
     if args.config:
-        preset = load_config_file(args.config)
+        preset = load_preset(args.config)
         ignored = sorted(k for k in NOT_USED if k in preset)
         if ignored:
             print(f"note: ebgan anomaly ignores {', '.join(ignored)} from {args.config} (the protocol sets the "

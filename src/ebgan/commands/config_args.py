@@ -39,6 +39,8 @@ def _parse_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+PRESET_HELP = "a preset name (ebgan presets lists them, e.g. fmnist-ebgan-pt) or a YAML file; flags override it"
+
 PARSERS = {dict: _parse_mapping, int: _parse_int, float: _parse_float, str: str}
 
 

@@ -1,7 +1,7 @@
 """``ebgan energy``: look at and use a run's energy function D(x).
 
-  train      train a toy run (as ``ebgan train``) recording energy frames for the strip
   surface    heat map of D over the plane for a 2-D toy run, real and generated points on top
+             (record frames over training with ``ebgan train --energy-frames N``)
   score      energy of each image (files, folders, .npz) or toy point (.npz 'points')
   histogram  energies of real test images, generated images and another dataset's images
 """
@@ -12,7 +12,6 @@ import argparse
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 from ebgan.errors import EbganError
@@ -20,19 +19,9 @@ from ebgan.files import write_json, write_text
 
 
 def register(sub) -> None:
-    from ebgan.commands.config_args import add_config_flags
-
     p = sub.add_parser("energy", help="energy surfaces, image scores and histograms from a run's D", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     esub = p.add_subparsers(dest="energy_command", required=True, metavar="SUBCOMMAND")
-
-    t = esub.add_parser("train", help="train like 'ebgan train', recording the energy surface every --frames-every steps")
-    t.add_argument("--config", help="preset YAML file (e.g. configs/toy-8gaussians-ebgan-pt.yaml)")
-    t.add_argument("--out", required=True, help="run folder to create")
-    t.add_argument("--frames-every", type=int, default=0, help="steps between frames (default: steps / 8)")
-    t.add_argument("--no-progress", action="store_true")
-    add_config_flags(t)
-    t.set_defaults(func=run_train, resume=None, dry_run=False)
 
     s = esub.add_parser("surface", help="energy heat map of a 2-D toy run (+ a strip of frames if recorded)")
     s.add_argument("--run", required=True, help="run folder of a toy:NAME run")
@@ -96,30 +85,6 @@ def _need_images(model) -> None:
         raise EbganError(f"{model.cfg.dataset} is a toy run; use 'ebgan energy surface' for it")
 
 
-# ---------------------------------------------------------------------- train
-def run_train(args) -> int:
-    from ebgan.commands.train import resolve_config
-    from ebgan.data import load_training_data
-    from ebgan.data.toy import is_toy
-    from ebgan.energy.surface import EnergyFrames
-    from ebgan.report import write_report
-    from ebgan.train import Trainer
-
-    cfg = resolve_config(args)
-    if not is_toy(cfg.dataset):
-        raise EbganError(f"energy frames are drawn on the plane: use a toy:NAME dataset, not {cfg.dataset!r}")
-    if args.frames_every < 0:
-        raise EbganError(f"--frames-every must be >= 0, got {args.frames_every}")
-    data = load_training_data(cfg)
-    trainer = Trainer(cfg, data, run_dir=Path(args.out))
-    trainer.hooks.append(EnergyFrames(args.frames_every or max(1, cfg.steps // 8)))
-    trainer.train(progress=not args.no_progress)
-    write_report(Path(args.out), cfg)
-    print(f"trained {cfg.objective} on {cfg.dataset} to step {trainer.step}; "
-          f"draw it with: ebgan energy surface --run {args.out} --out surface.png")
-    return 0
-
-
 # ---------------------------------------------------------------------- surface
 def run_surface(args) -> int:
     from ebgan.data.toy import make_toy
@@ -144,7 +109,7 @@ def run_surface(args) -> int:
 def run_score(args) -> int:
     import torch
 
-    from ebgan.energy.inputs import fit_to, read_inputs
+    from ebgan.data.samples import fit_to, read_inputs
 
     model = load_model(args)
     names, items = read_inputs(args.inputs, channels=model.input_shape[0] if not model.is_toy else 1)
@@ -195,37 +160,19 @@ def _write_scores(rows, out: Path) -> None:
 
 # ---------------------------------------------------------------------- histogram
 def run_histogram(args) -> int:
-    from ebgan.data.sources import load_images
-    from ebgan.energy.histogram import plot_histogram
-    from ebgan.energy.scores import auroc
-    from ebgan.generator_io import load_generator, sample_images
+    from ebgan.energy.histogram import energy_histogram
 
     if args.n < 2:
         raise EbganError(f"--n must be at least 2, got {args.n}")
     model = load_model(args, check=_need_images)
-    cfg = model.cfg
-    kw = dict(data_root=args.data_root or cfg.data_root, image_size=cfg.image_size, fit=cfg.fit, channels=cfg.channels)
-    real = load_images(cfg.dataset, split="test", **kw).images[: args.n]
-    fake = sample_images(load_generator(args.run, device=args.device), args.n, seed=0)
-    groups = {f"{cfg.dataset} test": model.energies(real).numpy(), "generated": model.energies(fake).numpy()}
-    if args.other:
-        other = load_images(args.other, split="test", **kw).images[: args.n]
-        groups[f"{args.other} test"] = model.energies(other).numpy()
-    out = plot_histogram(groups, args.out, title=f"{cfg.objective} on {cfg.dataset}, step {model.step}")
-    import numpy as np
-
-    base = groups[f"{cfg.dataset} test"]
-    summary = {"plot": str(out), "mean_energy": {k: float(np.mean(v)) for k, v in groups.items()}, "auroc_vs_real_test": {}}
-    for name, v in groups.items():
-        if name != f"{cfg.dataset} test":
-            labels = np.r_[np.zeros(len(base)), np.ones(len(v))]
-            summary["auroc_vs_real_test"][name] = auroc(np.r_[base, v], labels)
+    summary = energy_histogram(model, args.run, args.out, n=args.n, other=args.other, data_root=args.data_root,
+                               device=args.device)
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
-        print(f"wrote {out}")
-        for name, v in groups.items():
-            extra = summary["auroc_vs_real_test"].get(name)
-            tail = f"  AUROC vs {cfg.dataset} test (higher energy = outlier): {extra:.3f}" if extra is not None else ""
-            print(f"  {name:>22}: mean energy {np.mean(v):.3f}{tail}", file=sys.stdout)
+        return 0
+    print(f"wrote {summary['plot']}")
+    for name, mean in summary["mean_energy"].items():
+        extra = summary["auroc_vs_real_test"].get(name)
+        tail = f"  AUROC vs {summary['reference']} (higher energy = outlier): {extra:.3f}" if extra is not None else ""
+        print(f"  {name:>22}: mean energy {mean:.3f}{tail}")
     return 0

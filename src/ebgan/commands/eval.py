@@ -12,15 +12,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-import torch
-
-from ebgan.data.sources import read_image
+from ebgan.data.samples import read_sample_images
 from ebgan.data.splits import SPLITS
 from ebgan.errors import EbganError
-from ebgan.metrics.runs import evaluator_for  # noqa: F401  (ebgan compare imports it from here)
 
 
 def register(sub) -> None:
@@ -43,47 +38,8 @@ def register(sub) -> None:
 
 
 # ------------------------------------------------------------------ inputs
-def load_npz(path: Path) -> torch.Tensor:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "images" not in f.files:
-                raise EbganError(f"{path} has no 'images' array (keys: {', '.join(f.files) or 'none'}); "
-                                 "write samples with 'ebgan sample --out samples.npz'")
-            images = f["images"]
-    except (OSError, ValueError) as e:
-        raise EbganError(f"cannot read {path} as .npz: {e}") from e
-    if images.dtype != np.uint8:
-        raise EbganError(f"{path}: 'images' is {images.dtype}, expected uint8 in [0, 255] (as 'ebgan sample' writes)")
-    return torch.from_numpy(images)
-
-
-def load_png_folder(path: Path) -> torch.Tensor:
-    files = sorted(path.glob("*.png"))
-    if not files:
-        raise EbganError(f"{path} holds no .png files; pass a folder written by 'ebgan sample --format png'")
-    images = []
-    for p in files:
-        images.append(read_image(p))
-        if images[-1].shape != images[0].shape:
-            raise EbganError(f"{p} is {tuple(images[-1].shape)} but {files[0].name} is {tuple(images[0].shape)}; "
-                             "all PNG files must share one size and channel count")
-    return torch.stack(images)
-
-
-def load_samples(path: str) -> torch.Tensor:
-    p = Path(path)
-    if p.is_dir():
-        return load_png_folder(p)
-    if p.is_file() and p.suffix.lower() == ".npz":
-        return load_npz(p)
-    if not p.exists():
-        raise EbganError(f"--samples {p} does not exist")
-    raise EbganError(f"--samples {p} is neither a .npz file nor a folder of PNG files")
-
-
-# ------------------------------------------------------------------ the command
 def run(args) -> int:
-    from ebgan.metrics import evaluate_run_folder, evaluate_samples, format_result
+    from ebgan.metrics import evaluate_run_folder, evaluate_samples, evaluator_for, format_result
 
     t0 = time.perf_counter()
     common = dict(seed=args.seed, data_root=args.data_root, inception_weights=args.inception_weights)
@@ -95,7 +51,7 @@ def run(args) -> int:
         if not args.dataset:
             raise EbganError("--samples needs --dataset (which real data the samples imitate), e.g. --dataset mnist")
         evaluator_for(args.dataset)  # unknown dataset: fail before reading the samples
-        result = evaluate_samples(load_samples(args.samples), args.dataset, data_split=args.data_split, n=args.n,
+        result = evaluate_samples(read_sample_images(args.samples), args.dataset, data_split=args.data_split, n=args.n,
                                   source=f"samples {args.samples}", **common)
     seconds = time.perf_counter() - t0
     if args.json:

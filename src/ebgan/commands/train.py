@@ -8,19 +8,21 @@ from pathlib import Path
 
 import yaml
 
-from ebgan.commands.config_args import add_config_flags, config_overrides
-from ebgan.config import Config, config_diff, load_config_file
+from ebgan.commands.config_args import PRESET_HELP, add_config_flags, config_overrides
+from ebgan.config import Config, config_diff, load_config_file, load_preset
 from ebgan.errors import EbganError
 from ebgan.train.run_dir import CONFIG, check_resumable
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a GAN (EBGAN-PT by default)", description=__doc__)
-    p.add_argument("--config", help="preset YAML file (configs/*.yaml); flags override it")
+    p.add_argument("--config", metavar="PRESET", help=PRESET_HELP)
     p.add_argument("--out", help="run folder to create (must not hold a run already)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN up to --steps (which may be raised)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--energy-frames", type=int, default=0, metavar="N",
+                   help="2-D toy runs: record D's energy surface every N steps for 'ebgan energy surface' (0: off)")
     add_config_flags(p)
     p.set_defaults(func=run)
 
@@ -29,7 +31,7 @@ def resolve_config(args) -> Config:
     """defaults < saved run config (resume) or preset < flags."""
     overrides = config_overrides(args)
     if args.config:
-        overrides = {**load_config_file(args.config), **overrides}
+        overrides = {**load_preset(args.config), **overrides}
     if args.resume:
         check_resumable(Path(args.resume))
         saved_path = Path(args.resume) / CONFIG
@@ -46,6 +48,18 @@ def resolve_config(args) -> Config:
     return Config.from_dict(overrides).resolve()
 
 
+def energy_frames_hook(cfg: Config, every: int):
+    from ebgan.data.toy import is_toy
+    from ebgan.energy.surface import EnergyFrames
+
+    if every < 0:
+        raise EbganError(f"--energy-frames must be >= 0, got {every}")
+    if not is_toy(cfg.dataset):
+        raise EbganError(f"energy frames are drawn on the plane: --energy-frames needs a toy:NAME dataset, "
+                         f"not {cfg.dataset!r}")
+    return EnergyFrames(every)
+
+
 def run(args) -> int:
     from ebgan.data import load_training_data
     from ebgan.report import write_report
@@ -60,13 +74,18 @@ def run(args) -> int:
     folder = Path(args.resume or args.out or "")
     if not (args.resume or args.out):
         raise EbganError("say where the run goes: --out RUN_FOLDER (or --resume RUN_FOLDER)")
-    hooks = []
+    hooks: list = []
+    if args.energy_frames:
+        hooks.append(energy_frames_hook(cfg, args.energy_frames))
     if cfg.eval_every:  # before any file is written: a missing classifier fails here
         from ebgan.metrics.hook import EvalHook
 
         hooks.append(EvalHook(cfg, folder))
     data = load_training_data(cfg)  # before creating the folder: a missing dataset writes nothing
     trainer = Trainer(cfg, data, run_dir=folder, resume=bool(args.resume))
+    for hook in hooks:
+        if hasattr(hook, "keep_recorded"):
+            hook.keep_recorded(folder, trainer.step)
     trainer.hooks += hooks
     if trainer.step >= cfg.steps:
         print(f"{folder} is already at step {trainer.step} of {cfg.steps}; raise --steps to extend it")

@@ -12,15 +12,11 @@ from ebgan.energy.model import (
     model_from_modules,
     recalibrate_batchnorm,
 )
-from ebgan.energy.scores import auprc, auroc
 from ebgan.energy.surface import EnergyFrames, energy_grid, plot_frames, plot_surface
-from ebgan.energy.toy_eval import toy_metrics
 
 __all__ = [
     "EnergyFrames",
     "EnergyModel",
-    "auprc",
-    "auroc",
     "energies",
     "energy_grid",
     "load_energy_model",
@@ -28,5 +24,4 @@ __all__ = [
     "plot_frames",
     "plot_surface",
     "recalibrate_batchnorm",
-    "toy_metrics",
 ]

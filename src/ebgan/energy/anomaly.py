@@ -4,7 +4,7 @@ One-class protocol (as in Ruff et al. 2018, Deep SVDD, and the GAN-based detecto
 each class k, train on the *training* split's images of class k only ("one"), or of every
 class but k ("all-but-one"); score the whole *test* split by energy; the test images of
 the classes not trained on are the anomalies. AUROC and AUPRC take the anomalies as
-positives and higher energy as more anomalous (``ebgan.energy.scores``).
+positives and higher energy as more anomalous (``ebgan.metrics.ranking``).
 
 Two models per setting, the same in everything but the adversarial term: the configured
 EBGAN objective (EBGAN-PT by default), and ``autoencoder``: the same D network, seed,
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ebgan.config import Config
+from ebgan.data.registry import ClassNames
 from ebgan.data.sources import load_images
 from ebgan.energy.model import (
     EnergyModel,
@@ -36,10 +37,8 @@ from ebgan.energy.model import (
     model_from_modules,
     recalibrate_batchnorm,
 )
-from ebgan.energy.scores import auprc, auroc
 from ebgan.errors import EbganError
-
-from ebgan.data.registry import ClassNames
+from ebgan.metrics.ranking import auprc, auroc
 
 CLASS_NAMES = ClassNames()  # {dataset: class names}, read from the dataset registry at each lookup
 BASELINE = "autoencoder"

@@ -31,3 +31,27 @@ def plot_histogram(groups: dict[str, np.ndarray], out: str | Path, title: str = 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, out, dpi=110)
+
+
+def energy_histogram(model, run: str | Path, out: str | Path, n: int = 2000, other: str | None = None,
+                     data_root=None, device: str = "cpu") -> dict:
+    """Energies of ``n`` real test images, ``n`` samples of the run's generator and (``other``) ``n``
+    test images of another dataset: the plot at ``out`` and a summary with each group's mean energy
+    and its AUROC against the real test images (higher energy = outlier)."""
+    from ebgan.data.sources import load_images
+    from ebgan.generator_io import load_generator, sample_images
+    from ebgan.metrics.ranking import auroc
+
+    cfg = model.cfg
+    kw = dict(data_root=data_root or cfg.data_root, image_size=cfg.image_size, fit=cfg.fit, channels=cfg.channels)
+    reference = f"{cfg.dataset} test"
+    groups = {reference: model.energies(load_images(cfg.dataset, split="test", **kw).images[:n]).numpy(),
+              "generated": model.energies(sample_images(load_generator(run, device=device), n, seed=0)).numpy()}
+    if other:
+        groups[f"{other} test"] = model.energies(load_images(other, split="test", **kw).images[:n]).numpy()
+    plot = plot_histogram(groups, out, title=f"{cfg.objective} on {cfg.dataset}, step {model.step}")
+    base = groups[reference]
+    aurocs = {name: auroc(np.r_[base, v], np.r_[np.zeros(len(base)), np.ones(len(v))])
+              for name, v in groups.items() if name != reference}
+    return {"plot": str(plot), "reference": reference,
+            "mean_energy": {k: float(np.mean(v)) for k, v in groups.items()}, "auroc_vs_real_test": aurocs}

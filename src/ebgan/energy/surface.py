@@ -49,7 +49,20 @@ class EnergyFrames:
             raise EbganError(f"frames need every >= 1 step, got {every}")
         self.every, self.extent, self.resolution = every, extent, resolution
         self.z_seed, self.n_points = seed, n_points
-        self.steps, self.grids, self.fakes = [], [], []
+        self.steps: list[int] = []
+        self.grids: list[np.ndarray] = []
+        self.fakes: list[np.ndarray] = []
+
+    def keep_recorded(self, run: str | Path, step: int) -> None:
+        """On a resume: take over the frames the run recorded up to ``step`` (its checkpoint); the
+        ones after it are recorded again by the resumed training."""
+        frames = load_frames(run)
+        if frames is None:
+            return
+        keep = [i for i, s in enumerate(frames["steps"]) if s <= step]
+        self.steps = [int(frames["steps"][i]) for i in keep]
+        self.grids = [frames["grids"][i] for i in keep]
+        self.fakes = [frames["fakes"][i] for i in keep]
 
     @torch.no_grad()
     def __call__(self, trainer) -> None:

@@ -6,7 +6,7 @@
 How a dataset is evaluated is its registry entry's ``evaluation`` (``ebgan.data.registry``):
 ``classifier`` scores images with the dataset's feature classifier against a reference
 split chosen by ``ebgan.data.splits.reference_split``; ``toy-modes`` counts the modes a
-toy run's generator covers (``ebgan.energy.toy_eval``).
+toy run's generator covers (``ebgan.metrics.toy``).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def evaluate_run_folder(run: str | Path, n: int | None = None, seed: int = 0, da
     The reference is disjoint from the split the run trained on (its config's data_split);
     a run trained on the whole test split is refused. ``data_root`` defaults to the run's.
     """
-    from ebgan.energy.toy_eval import N_SAMPLES, is_toy_run, toy_metrics
+    from ebgan.metrics.toy import N_SAMPLES, is_toy_run, toy_metrics
 
     if n is not None and n < 1:
         raise EbganError(f"--n must be positive, got {n}")

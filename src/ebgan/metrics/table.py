@@ -45,7 +45,7 @@ def format_table(r: dict) -> str:
 def format_result(r: dict) -> str:
     """Any ``ebgan eval`` result: the image table, or a toy run's mode coverage."""
     if r.get("evaluation") == "toy-modes":
-        from ebgan.energy.toy_eval import format_toy_metrics
+        from ebgan.metrics.toy import format_toy_metrics
 
         return format_toy_metrics(r if "n_modes" in r else {})
     return format_table(r)

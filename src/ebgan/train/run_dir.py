@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ebgan import EbganError
-from ebgan.energy.scores import auprc, auroc
+from ebgan.metrics.ranking import auprc, auroc
 
 
 def test_auroc_by_hand_with_a_tie():

@@ -1,5 +1,11 @@
-"""Reading what ``ebgan energy score`` scores: image files, folders of images, and .npz
-files (uint8 ``images`` (N, H, W) or (N, C, H, W); for toy runs float ``points`` (N, 2))."""
+"""Reading samples and inputs, one set of rules for every command (``ebgan eval --samples``,
+``ebgan energy score``, ...):
+
+- ``.npz`` files (never unpickled): uint8 ``images`` as (N, H, W), (N, C, H, W) or
+  channels-last (N, H, W, C) with C in 1 or 3; or, for 2-D toy runs, float ``points`` (N, 2);
+- folders of image files (png, jpg, bmp, gif, webp; extensions in any case), sorted by name;
+- single image files.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,17 @@ from ebgan.data.sources import IMAGE_EXTENSIONS, read_image
 from ebgan.errors import EbganError
 
 
-def _from_npz(path: Path, channels: int) -> torch.Tensor:
+def read_npz(path: Path) -> torch.Tensor:
+    """The ``images`` (uint8, N x C x H x W) or ``points`` (float32, N x 2) array of an .npz file."""
     try:
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             if "images" in f.files:
                 arr = f["images"]
             elif "points" in f.files:
-                return torch.from_numpy(np.asarray(f["points"], dtype=np.float32))
+                points = np.asarray(f["points"], dtype=np.float32)
+                if points.ndim != 2 or points.shape[1] != 2:
+                    raise EbganError(f"{path}: 'points' must be (N, 2), got shape {points.shape}")
+                return torch.from_numpy(points)
             else:
                 raise EbganError(f"{path} holds {sorted(f.files)}; expected an array named 'images' (or 'points')")
     except (OSError, ValueError) as e:
@@ -34,6 +44,36 @@ def _from_npz(path: Path, channels: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (recursively, any extension case), sorted."""
+    return sorted(f for f in Path(folder).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def read_sample_images(path: str | Path) -> torch.Tensor:
+    """A set of samples as uint8 (N, C, H, W): an .npz file's ``images``, or a folder of image
+    files that share one size and channel count."""
+    p = Path(path)
+    if p.is_dir():
+        files = image_files(p)
+        if not files:
+            raise EbganError(f"{p} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}); pass a folder "
+                             "written by 'ebgan sample --format png' or an .npz")
+        images = [read_image(f) for f in files]
+        odd = next((f for f, im in zip(files, images) if im.shape != images[0].shape), None)
+        if odd is not None:
+            raise EbganError(f"{odd} is {tuple(read_image(odd).shape)} but {files[0].name} is "
+                             f"{tuple(images[0].shape)}; all images must share one size and channel count")
+        return torch.stack(images)
+    if p.is_file() and p.suffix.lower() == ".npz":
+        batch = read_npz(p)
+        if batch.dtype != torch.uint8:
+            raise EbganError(f"{p} holds 'points', not 'images': score 2-D points with 'ebgan energy score'")
+        return batch
+    if not p.exists():
+        raise EbganError(f"{p} does not exist")
+    raise EbganError(f"{p} is neither an .npz file nor a folder of images")
+
+
 def read_inputs(paths: list[str], channels: int) -> tuple[list[str], list[torch.Tensor]]:
     """Names and tensors (one per file, or one batch per .npz), in the order given; folders sorted."""
     if not paths:
@@ -41,14 +81,14 @@ def read_inputs(paths: list[str], channels: int) -> tuple[list[str], list[torch.
     names, items = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+            files = image_files(p)
             if not files:
                 raise EbganError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in folder {p}")
             for f in files:
                 names.append(str(f))
                 items.append(read_image(f, channels)[None])
         elif p.is_file() and p.suffix.lower() == ".npz":
-            batch = _from_npz(p, channels)
+            batch = read_npz(p)
             if batch.shape[0] == 0:
                 raise EbganError(f"{p} holds no images")
             names += [f"{p}[{i}]" for i in range(batch.shape[0])]

@@ -1,4 +1,4 @@
-"""``ebgan compare``: budgets, equal-budget runs as ordinary run folders, table, image, resume."""
+"""ebgan.experiments: budgets, equal-budget runs as ordinary run folders, table, image, resume, dry run."""
 
 import json
 from types import SimpleNamespace
@@ -7,12 +7,13 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from tests.conftest import synthetic_images
 
 from ebgan.cli import main
-from ebgan.commands.compare import Budget, compare, evaluate_run, parse_budget
 from ebgan.errors import EbganError
+from ebgan.experiments import Budget, evaluate_run, parse_budget
+from ebgan.experiments import compare as compare_runs
 from ebgan.generator_io import load_generator
-from tests.conftest import synthetic_images
 
 PRESETS = {
     "gan": {"model": "mlp", "model_args": {"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32}},
@@ -38,6 +39,10 @@ def setup(tmp_path):
 
 def args_for(setup, **kw):
     return SimpleNamespace(**{**vars(setup), **kw})
+
+
+def compare(args, **kw):
+    return compare_runs(**vars(args), **kw)
 
 
 def test_parse_budget():
@@ -112,7 +117,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(setup, monkeypatch):
 
 def test_scores_unavailable_is_reported_not_fatal(setup):
     compare(args_for(setup, objectives="gan", budget="2", seeds=1))
-    scores = evaluate_run(f"{setup.out}/gan/seed0", setup.dataset, None, 16)
+    scores = evaluate_run(f"{setup.out}/gan/seed0", 16)
     assert "error" in scores
     results = compare(args_for(setup, objectives="gan", budget="2", seeds=1, no_eval=False))
     assert "not scored" in results["scores_note"]
@@ -123,3 +128,23 @@ def test_cli_errors(setup, capsys):
                  "--dataset", setup.dataset, "--preset-dir", setup.preset_dir, "--preset-prefix", "tiny"]) == 2
     assert "nope" in capsys.readouterr().err
     assert main(["compare", "--objectives", "gan", "--budget", "soon", "--out", setup.out]) == 2
+
+
+def test_dry_run_lists_the_runs_and_writes_nothing(setup, capsys):
+    assert main(["compare", "--objectives", "gan,ebgan", "--budget", "3", "--seeds", "2", "--out", setup.out,
+                 "--dataset", setup.dataset, "--preset-dir", setup.preset_dir, "--preset-prefix", "tiny",
+                 "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and "tiny-ebgan-pt.yaml without the pull-away term" in lines[2]
+    assert all("to train" in line for line in lines)
+    import pathlib
+
+    assert not pathlib.Path(setup.out).exists()
+
+
+def test_shipped_presets_are_found_without_a_preset_dir(tmp_path):
+    from ebgan.experiments.compare import plan
+
+    runs = plan("fashion-mnist", "ebgan-pt,ebgan,wgan-gp", "10", tmp_path / "c")
+    assert [r["preset"] for r in runs] == ["fmnist-ebgan-pt.yaml", "fmnist-ebgan-pt.yaml without the pull-away term",
+                                           "fmnist-wgan-gp.yaml"]

@@ -1,0 +1,254 @@
+"""Comparing objectives: each trained for the same wall-clock or step budget, then scored.
+
+Each (objective, seed) is an ordinary run folder ``OUT/<objective>/seed<k>`` trained by
+``ebgan.train.Trainer`` from the objective's preset (``<prefix>-<objective>`` among the
+presets shipped with ebgan, or in ``preset_dir``; ``ebgan`` without a preset of its own
+uses the ``ebgan-pt`` preset without the pull-away term, a pure ablation). Every run is
+then scored with ``ebgan.metrics.evaluate_run_folder`` (against a reference disjoint from
+its training split), and the comparison is written as ``results.md``, ``results.json`` and
+``samples.png`` (a sample grid per objective, side by side).
+
+Resumable: a run whose ``budget.json`` says finished is skipped; an interrupted run
+resumes from its last checkpoint; scores are cached in each run's ``eval.json``.
+
+    from ebgan.experiments import compare
+    results = compare(dataset="fashion-mnist", objectives=["ebgan-pt", "gan"], budget="2m", out="runs/cmp")
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from ebgan.config import Config, load_config_file, presets
+from ebgan.errors import EbganError
+from ebgan.experiments.budget import BUDGET, ENDLESS, Budget, parse_budget, read_json, train_run, training_measures
+from ebgan.files import write_json, write_text
+from ebgan.plotting import pyplot, save_figure
+
+PRESET_PREFIX = {"fashion-mnist": "fmnist", "mnist": "mnist"}
+SPEC, EVAL = "compare.json", "eval.json"
+SCORES = ("frechet", "kid", "is", "i_prime", "precision", "recall", "modes", "kl_uniform")
+
+
+def preset_config(objective: str, dataset: str, preset_dir=None, prefix: str | None = None) -> tuple[dict, str]:
+    """The preset values for one objective and where they came from: ``<prefix>-<objective>`` in
+    ``preset_dir`` or among the shipped presets; ``ebgan`` falls back to ``ebgan-pt``'s without
+    the pull-away term; otherwise the config defaults."""
+    prefix = prefix or PRESET_PREFIX.get(dataset, dataset)
+    found = {p.stem: p for p in Path(preset_dir).glob("*.yaml")} if preset_dir else presets()
+    if f"{prefix}-{objective}" in found:
+        path = found[f"{prefix}-{objective}"]
+        return load_config_file(path), path.name
+    if objective == "ebgan" and f"{prefix}-ebgan-pt" in found:
+        path = found[f"{prefix}-ebgan-pt"]
+        values = {k: v for k, v in load_config_file(path).items() if k != "pt_weight"}
+        return {**values, "objective": "ebgan"}, f"{path.name} without the pull-away term"
+    return {"objective": objective}, "defaults"
+
+
+def run_config(objective: str, seed: int, budget: Budget, dataset: str, data_root=None, preset_dir=None,
+               preset_prefix: str | None = None, device: str = "auto") -> tuple[Config, str]:
+    values, source = preset_config(objective, dataset, preset_dir, preset_prefix)
+    values = {
+        **values, "objective": objective, "dataset": dataset, "data_root": data_root, "seed": seed,
+        "steps": int(budget.amount) if budget.kind == "steps" else ENDLESS,
+        "sample_every": 0, "checkpoint_every": 0, "device": device,  # compare saves by time, grids at the end
+        "log_every": min(int(values.get("log_every", 10)), 10),  # slow runs still log their curves
+    }
+    try:
+        return Config.from_dict(values, source).resolve(), source
+    except EbganError as e:
+        raise EbganError(f"objective {objective!r} ({source}): {e}") from e
+
+
+def evaluate_run(folder: Path, n: int, seed: int = 0, data_root=None, log=print) -> dict:
+    """Scores of a run's exported generator (``ebgan.metrics.evaluate_run_folder``: the reference is
+    disjoint from the run's training split), cached in eval.json. Returns {"error": message} when
+    evaluation is unavailable (no classifier yet), so the table still shows training measures."""
+    from ebgan.metrics import evaluate_run_folder
+
+    folder = Path(folder)
+    step = read_json(folder / BUDGET).get("steps")
+    cached = read_json(folder / EVAL)
+    if cached.get("step") == step and cached.get("n") == n and "error" not in cached:
+        return cached
+    t0 = time.perf_counter()
+    try:
+        scores = evaluate_run_folder(folder, n=n, seed=seed, data_root=data_root, log=log)
+    except EbganError as e:
+        return {"error": str(e)}
+    result = {**scores, "step": step, "n": n, "seconds": time.perf_counter() - t0}
+    write_json(folder / EVAL, result)
+    log(f"  scored {folder} in {result['seconds']:.1f} s")
+    return result
+
+
+def _mean_std(values: list) -> tuple[float | None, float | None]:
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return None, None
+    mean = sum(vals) / len(vals)
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return mean, std
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """One row per objective: mean and sample standard deviation over seeds."""
+    rows = []
+    for objective in dict.fromkeys(r["objective"] for r in runs):
+        mine = [r for r in runs if r["objective"] == objective]
+        row = {"objective": objective, "preset": mine[0]["preset"], "model": mine[0]["model"], "seeds": len(mine)}
+        for key in ("steps", "train_seconds", "images_per_s", "steps_per_s") + SCORES:
+            mean, std = _mean_std([r.get(key) for r in mine])
+            row[key] = {"mean": mean, "std": std}
+        rows.append(row)
+    return rows
+
+
+def _cell(stat: dict, spec: str) -> str:
+    if stat["mean"] is None:
+        return "n/a"
+    if stat["std"]:
+        return f"{stat['mean']:{spec}} ± {stat['std']:{spec}}"
+    return f"{stat['mean']:{spec}}"
+
+
+def markdown_table(rows: list[dict], budget: Budget, names: dict, floor: dict | None, eval_note: str | None) -> str:
+    fid = names.get("frechet", "frechet")
+    kid = names.get("kid", "kid")
+    head = ["objective", "model", "seeds", "steps", "train s", "images/s", fid, kid, "IS", "I'", "precision",
+            "recall", "modes", "KL(modes‖uniform)"]
+    specs = {"frechet": ".2f", "kid": ".4f", "is": ".2f", "i_prime": ".3f", "precision": ".3f", "recall": ".3f",
+             "modes": ".1f", "kl_uniform": ".3f"}
+    lines = [f"Budget per run: {budget}. Cells: mean ± standard deviation over seeds. images/s: real images "
+             "through D per second of training (pretraining included).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["objective"], r["model"], str(r["seeds"]), _cell(r["steps"], ".0f"), _cell(r["train_seconds"], ".0f"),
+                 _cell(r["images_per_s"], ".0f")]
+        cells += [_cell(r[k], specs[k]) for k in SCORES]
+        lines.append("| " + " | ".join(cells) + " |")
+    if floor:
+        cells = ["real data (floor)", "", "", "", "", ""] + [
+            format(floor[k], specs[k]) if floor.get(k) is not None else "" for k in SCORES]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Presets: " + "; ".join(f"{r['objective']}: {r['preset']}" for r in rows)]
+    if eval_note:
+        lines += ["", f"Scores: {eval_note}"]
+    return "\n".join(lines) + "\n"
+
+
+def samples_figure(runs: list[dict], out: Path, n: int = 64) -> Path:
+    """One panel per objective (its first seed's run): n samples from noise seed 0."""
+    plt = pyplot()
+    from torchvision.utils import make_grid
+
+    from ebgan.generator_io import load_generator, sample_images
+
+    firsts = {}
+    for r in runs:
+        firsts.setdefault(r["objective"], r)
+    fig, axes = plt.subplots(1, len(firsts), figsize=(3.2 * len(firsts), 3.6), squeeze=False)
+    for ax, (objective, r) in zip(axes[0], firsts.items()):
+        images = sample_images(load_generator(r["folder"]), n, seed=0)
+        grid = make_grid(images, nrow=int(math.sqrt(n)), normalize=True, value_range=(-1, 1), padding=1)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(f"{objective}\n{r['steps']} steps", fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, out, dpi=110, bbox_inches="tight")  # keep the titles inside the image
+    return out
+
+
+def check_spec(out: Path, dataset: str, budget: Budget) -> None:
+    """A comparison folder keeps its dataset and budget; objectives and seeds may be added."""
+    spec = read_json(out / SPEC)
+    want = {"dataset": dataset, "budget": str(budget)}
+    if spec and {k: spec.get(k) for k in want} != want:
+        raise EbganError(
+            f"{out} holds a comparison of {spec.get('dataset')} at a budget of {spec.get('budget')}; "
+            f"continue it with those, or choose another --out for {dataset} at {budget}"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / SPEC, want)
+
+
+def _objective_list(objectives) -> list[str]:
+    names = [o.strip() for o in (objectives.split(",") if isinstance(objectives, str) else objectives) if o.strip()]
+    if not names:
+        raise EbganError("--objectives is empty; name at least one, e.g. ebgan-pt,gan")
+    if len(set(names)) != len(names):
+        raise EbganError(f"--objectives names one twice: {', '.join(names)}")
+    return names
+
+
+def plan(dataset: str, objectives, budget: str, out: str | Path, seeds: int = 1, data_root=None, preset_dir=None,
+         preset_prefix: str | None = None, device: str = "auto") -> list[dict]:
+    """The runs a comparison trains, each resolved (every config error is raised here, before any
+    training): objective, seed, preset, model, folder, config and whether it is already finished."""
+    spent = parse_budget(budget)
+    if seeds < 1:
+        raise EbganError(f"--seeds must be at least 1, got {seeds}")
+    runs = []
+    for objective in _objective_list(objectives):
+        for seed in range(seeds):
+            cfg, source = run_config(objective, seed, spent, dataset, data_root, preset_dir, preset_prefix, device)
+            folder = Path(out) / objective / f"seed{seed}"
+            runs.append({"objective": objective, "seed": seed, "preset": source, "model": cfg.model,
+                         "folder": str(folder), "config": cfg,
+                         "finished": bool(read_json(folder / BUDGET).get("finished"))})
+    return runs
+
+
+def compare(dataset: str, objectives, budget: str, out: str | Path, seeds: int = 1, data_root=None, preset_dir=None,
+            preset_prefix: str | None = None, eval_n: int = 10000, no_eval: bool = False, device: str = "auto",
+            checkpoint_seconds: float = 60.0, log=print) -> dict:
+    """Train every planned run to the budget, score them, write results.md/.json and samples.png."""
+    from ebgan.data import load_training_data
+
+    spent = parse_budget(budget)
+    planned = plan(dataset, objectives, budget, out, seeds, data_root, preset_dir, preset_prefix, device)
+    out = Path(out)
+    check_spec(out, dataset, spent)
+    datasets: dict = {}
+    runs = []
+    for r in planned:
+        cfg, folder = r["config"], Path(r["folder"])
+        log(f"{r['objective']} seed {r['seed']} ({r['preset']}, {cfg.model}) -> {folder}")
+        data = None
+        if not read_json(folder / BUDGET).get("finished"):
+            key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.fit, cfg.channels)
+            if key not in datasets:
+                datasets[key] = load_training_data(cfg)
+            data = datasets[key]
+        record = train_run(cfg, data, folder, spent, checkpoint_seconds, log)
+        runs.append({**{k: v for k, v in r.items() if k not in ("config", "finished")},
+                     "steps": record["steps"], "train_seconds": record["train_seconds"],
+                     **training_measures(folder, cfg, record)})
+    names: dict = {}
+    floor, eval_note = None, None
+    if no_eval:
+        eval_note = "not computed (--no-eval); the table holds training measures only"
+    else:
+        errors = set()
+        for run in runs:
+            scores = evaluate_run(Path(run["folder"]), eval_n, data_root=data_root, log=log)
+            if "error" in scores:
+                errors.add(scores["error"])
+                continue
+            run.update({k: scores.get(k) for k in SCORES})
+            names = {"frechet": scores.get("frechet_name", "frechet"), "kid": scores.get("kid_name", "kid")}
+            floor = scores.get("real_vs_real")
+            eval_note = (f"{eval_n} samples per run against {scores.get('reference')}; "
+                         f"features: {scores.get('feature_extractor')}")
+        if errors:
+            eval_note = (eval_note + "; " if eval_note else "") + "not scored: " + " | ".join(sorted(errors))
+    rows = summarise(runs)
+    results = {"dataset": dataset, "budget": str(spent), "rows": rows, "runs": runs,
+               "real_vs_real": floor, "score_names": names, "scores_note": eval_note}
+    write_json(out / "results.json", results)
+    write_text(out / "results.md", markdown_table(rows, spent, names, floor, eval_note))
+    samples_figure(runs, out / "samples.png")
+    return results
