@@ -16,11 +16,10 @@ from ebgan.data.sources import to_unit_range
 class EpochBatches:
     """Endless batches over epochs; the last incomplete batch of an epoch is dropped."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, labels: torch.Tensor | None = None):
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int):
         if batch_size > images.shape[0]:
             raise ValueError(f"batch size {batch_size} exceeds the dataset's {images.shape[0]} samples")
         self.images = images
-        self.labels = labels
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)  # CPU: same order on any device
         self.epoch = 0

@@ -34,7 +34,8 @@ class Generator(nn.Module):
             raise ValueError(f"n_layer_g must be at least 1, got {n_layer_g}")
         self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
         out_dim = math.prod(image_shape)
-        layers, width = [], latent_dim
+        layers: list[nn.Module] = []
+        width = latent_dim
         for _ in range(n_layer_g - 1):
             layers += [nn.Linear(width, size_g), nn.BatchNorm1d(size_g), nn.ReLU()]
             width = size_g
@@ -53,7 +54,8 @@ class AutoencoderDiscriminator(nn.Module):
             raise ValueError(f"n_layer_d counts encoder and decoder layers and must be at least 2, got {n_layer_d}")
         self.image_shape = tuple(image_shape)
         in_dim = math.prod(image_shape)
-        layers, width = [], in_dim
+        layers: list[nn.Module] = []
+        width = in_dim
         for i in range(n_layer_d - 1):
             if dropout_d:
                 layers.append(nn.Dropout(0.5))
@@ -83,7 +85,8 @@ class Critic(nn.Module):
         if n_layer_d < 2:
             raise ValueError(f"n_layer_d counts hidden and output layers and must be at least 2, got {n_layer_d}")
         self.image_shape = tuple(image_shape)
-        layers, width = [], math.prod(image_shape)
+        layers: list[nn.Module] = []
+        width = math.prod(image_shape)
         for _ in range(n_layer_d - 1):
             if dropout_d:
                 layers.append(nn.Dropout(0.5))

@@ -8,8 +8,9 @@ The reference passes 0.8 as BatchNorm's second positional argument, which is ``e
 where momentum was meant; eps = 0.8 swamps the batch variance. We use BatchNorm's
 defaults (eps 1e-5, momentum 0.1).
 
-Speed (exact, same parameters): the upsample+conv blocks are ``UpsampleConv2d``'s
-2x2-phase form, and the feature maps after the linear layers are put in channels_last
+Speed (exact, same parameters): the upsample+conv blocks run as ``UpsampleConv2d``'s
+default "transposed" form (the four 2x2 phase kernels of the 3x3 kernel as one stride-2
+transposed convolution: 2.25x fewer multiply-adds), and the feature maps after the linear layers are put in channels_last
 memory order, which oneDNN's CPU convolutions and BatchNorm run faster
 (``benchmarks/train_speed.py``).
 """

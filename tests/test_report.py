@@ -1,0 +1,27 @@
+"""ebgan.report: the end-of-run summary reads metrics.jsonl as written."""
+
+from __future__ import annotations
+
+import json
+
+from ebgan.config import Config
+from ebgan.report import write_report
+
+
+def test_report_lists_the_last_metrics_and_the_margin_in_force(tmp_path):
+    lines = [{"step": 10, "loss_d": 3.0, "margin": 10.0, "images_per_s": 100.0},
+             {"step": 20, "loss_d": 2.5, "margin": 7.5, "images_per_s": 300.0}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    cfg = Config(objective="ebgan", margin_schedule="linear", margin_decay_steps=40, steps=20).resolve()
+    text = write_report(tmp_path, cfg, wall_seconds=12.0).read_text()
+    assert "steps: 20 of 20" in text
+    assert "margin: 7.5 at the last logged step (linear schedule)" in text
+    assert "training speed: 300 images/s" in text  # the first interval (warm-up) is left out of the mean
+    assert "| loss_d | 2.5 |" in text
+    assert (tmp_path / "losses.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_metrics_still_gives_a_report_without_a_plot(tmp_path):
+    text = write_report(tmp_path, Config(objective="gan", model="mlp").resolve()).read_text()
+    assert "objective gan: gan_loss non-saturating" in text
+    assert not (tmp_path / "losses.png").exists()
