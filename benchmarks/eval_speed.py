@@ -49,7 +49,11 @@ def main() -> None:
     from ebgan.metrics import scores
     from ebgan.metrics.classifier import classify, load_classifier
     from ebgan.metrics.evaluate import (
-        KID_SUBSET_SIZE, KID_SUBSETS, PR_K, _REFERENCE_MEMO, evaluate_classifier_images,
+        _REFERENCE_MEMO,
+        KID_SUBSET_SIZE,
+        KID_SUBSETS,
+        PR_K,
+        evaluate_classifier_images,
     )
 
     t = Timer()
@@ -69,19 +73,35 @@ def main() -> None:
     t("frechet distance", scores.frechet_distance, *ref_stats[0], *ref_stats[1])
     t(f"kid ({KID_SUBSETS} subsets of {KID_SUBSET_SIZE})", scores.kid, f, ref_f, KID_SUBSETS, KID_SUBSET_SIZE)
     t(f"precision/recall (k={PR_K}, {args.n} vs {len(ref_f)})", scores.precision_recall, ref_f, f, PR_K)
-    t("is, i_prime, mode coverage", lambda: (scores.inception_score(lp), scores.i_prime(lp),
-                                            scores.mode_coverage(lp.argmax(1), 10)))
-    print(f"stages ({meta['name']}, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+    t(
+        "is, i_prime, mode coverage",
+        lambda: (scores.inception_score(lp), scores.i_prime(lp), scores.mode_coverage(lp.argmax(1), 10)),
+    )
+    print(
+        f"stages ({meta['name']}, torch threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
+    )
     print(t.table())
 
     whole = Timer()
     _REFERENCE_MEMO.clear()
-    r = whole("evaluate (floor cached or computed)", evaluate_classifier_images, images, args.dataset,
-              args.data_root, log=lambda m: None)
+    r = whole(
+        "evaluate (floor cached or computed)",
+        evaluate_classifier_images,
+        images,
+        args.dataset,
+        args.data_root,
+        log=lambda m: None,
+    )
     _REFERENCE_MEMO.clear()
-    whole("evaluate again (floor cached)", evaluate_classifier_images, images, args.dataset, args.data_root,
-          log=lambda m: None)
+    whole(
+        "evaluate again (floor cached)",
+        evaluate_classifier_images,
+        images,
+        args.dataset,
+        args.data_root,
+        log=lambda m: None,
+    )
     print(f"\nwhole evaluation of {args.n} samples, as 'ebgan eval' runs it (load average {os.getloadavg()[0]:.1f}):")
     print(whole.table())
     print("\n" + json.dumps({k: r[k] for k in ("frechet", "kid", "precision", "recall", "modes")}))

@@ -34,7 +34,6 @@ import torch.nn as nn
 
 from ebgan.config import Config
 from ebgan.data import load_images
-from ebgan.nets import seed32
 from ebgan.nets.layers import UpsampleConv2d, init_normal_
 from ebgan.objectives import build_objective
 from ebgan.train.trainer import Trainer
@@ -124,7 +123,11 @@ class Baseline:
 
     def __init__(self, dataset, workers: int):
         self.loader = torch.utils.data.DataLoader(
-            dataset, batch_size=BATCH, shuffle=True, drop_last=True, num_workers=workers,
+            dataset,
+            batch_size=BATCH,
+            shuffle=True,
+            drop_last=True,
+            num_workers=workers,
             persistent_workers=workers > 0,
         )
         self.batches = iter(self.loader)
@@ -159,8 +162,15 @@ class Ours:
     def __init__(self, images: torch.Tensor, impl: str = "transposed", name: str = "ours"):
         self.name = name
         cfg = Config(
-            dataset="fashion-mnist", model="seed32", objective="ebgan-pt", batch_size=BATCH, steps=10**9,
-            device="cpu", log_every=10**9, sample_every=0, checkpoint_every=0,
+            dataset="fashion-mnist",
+            model="seed32",
+            objective="ebgan-pt",
+            batch_size=BATCH,
+            steps=10**9,
+            device="cpu",
+            log_every=10**9,
+            sample_every=0,
+            checkpoint_every=0,
         ).resolve()
         self.trainer = Trainer(cfg, images, run_dir=None)
         for m in [*self.trainer.G.modules(), *self.trainer.D.modules()]:
@@ -227,8 +237,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         baseline = Baseline(torchvision_dataset(data_root, Path(tmp)), args.workers)
@@ -260,8 +273,10 @@ def main() -> None:
     print(f"{'contender':<20} {'img/s':>8} {'GFLOP/step':>11} {'GFLOP/s':>8}")
     for n in rate:
         print(f"{n:<20} {rate[n]:>8.1f} {flops[n] / 1e9:>11.2f} {flops[n] / 1e9 * rate[n] / BATCH:>8.1f}")
-    print(f"ratio ours/baseline: {rate['ours'] / rate['baseline']:.2f}x over {steps_total} steps each "
-          f"(per round: min {min(round_ratios):.2f}x, median {statistics.median(round_ratios):.2f}x)")
+    print(
+        f"ratio ours/baseline: {rate['ours'] / rate['baseline']:.2f}x over {steps_total} steps each "
+        f"(per round: min {min(round_ratios):.2f}x, median {statistics.median(round_ratios):.2f}x)"
+    )
     if "ours-plain-layers" in rate:
         print(f"ratio ours/ours-plain-layers: {rate['ours'] / rate['ours-plain-layers']:.2f}x")
 
@@ -275,8 +290,11 @@ def main() -> None:
     for n in rate:
         achieved = flops[n] / 1e9 * rate[n] / BATCH
         nominal = flops["baseline"] / 1e9 * rate[n] / BATCH
-        print(f"  {n}: executes {achieved:.1f} GFLOP/s = {100 * achieved / best:.0f}%; "
-              f"counted in the plain model's FLOPs {nominal:.1f} GFLOP/s = {100 * nominal / best:.0f}%")
+        print(
+            f"  {n}: executes {achieved:.1f} GFLOP/s = {100 * achieved / best:.0f}%; "
+            f"counted in the plain model's FLOPs {nominal:.1f} GFLOP/s = {100 * nominal / best:.0f}%"
+        )
+
 
 if __name__ == "__main__":
     main()

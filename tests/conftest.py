@@ -191,10 +191,16 @@ def tiny_idx(tmp_path):
         root = tmp_path / "tiny-data"
         sizes = {"train": 90, "test": 60} if splits is None else splits
         for i, (split, n) in enumerate(sizes.items()):
-            write_idx_split(root / name, {"train": "train", "test": "t10k"}[split], *class_images(n, classes, size, seed=i))
-        spec = DatasetSpec(name, native_size=(size, size), num_classes=classes,
-                           class_names=tuple(f"square{k}" for k in range(classes)),
-                           score_name=name.replace("-", "_") + "_cls")
+            write_idx_split(
+                root / name, {"train": "train", "test": "t10k"}[split], *class_images(n, classes, size, seed=i)
+            )
+        spec = DatasetSpec(
+            name,
+            native_size=(size, size),
+            num_classes=classes,
+            class_names=tuple(f"square{k}" for k in range(classes)),
+            score_name=name.replace("-", "_") + "_cls",
+        )
         register_dataset(spec)
         made.append(name)
         return root, spec

@@ -58,7 +58,10 @@ def test_resolved_config_holds_exactly_the_objectives_options():
     cfg = Config(objective="wgan-gp", model="dcgan").resolve()
     assert cfg.options == {"gp_weight": 10.0, "n_critic": 5}
     flat = cfg.to_dict()
-    assert list(flat)[list(flat).index("objective") + 1 : list(flat).index("objective") + 3] == ["gp_weight", "n_critic"]
+    assert list(flat)[list(flat).index("objective") + 1 : list(flat).index("objective") + 3] == [
+        "gp_weight",
+        "n_critic",
+    ]
     with pytest.raises(AttributeError, match="objective 'wgan-gp' has no option 'margin'"):
         cfg.margin  # noqa: B018
 
@@ -74,8 +77,14 @@ def test_yaml_round_trip_and_resolve_is_idempotent(tmp_path):
 
 def test_a_config_saved_by_ebgan_0_1_still_loads():
     # 0.1 saved every objective's keys for every run; the run's own objective decides.
-    old = {**Config().resolve().to_dict(), "gan_loss": "non-saturating", "gp_weight": 10.0, "n_critic": 5,
-           "gamma": 0.5, "lambda_k": 0.001}
+    old = {
+        **Config().resolve().to_dict(),
+        "gan_loss": "non-saturating",
+        "gp_weight": 10.0,
+        "n_critic": 5,
+        "gamma": 0.5,
+        "lambda_k": 0.001,
+    }
     cfg = Config.from_dict(old, "old config.yaml", saved=True).resolve()
     assert cfg == Config().resolve()
     with pytest.raises(EbganError, match="does not use"):
@@ -96,7 +105,7 @@ def test_with_objective_keeps_only_the_options_the_other_one_declares():
 
 def test_every_config_flag_has_help():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
-    flags = {a.dest: a.help for a in train._actions if a.dest in Config.keys()}
+    flags = {a.dest: a.help for a in train._actions if a.dest in set(Config.keys())}
     assert set(flags) == set(Config.keys())
     assert all(h and len(h) > 10 for h in flags.values()), [k for k, h in flags.items() if not h]
 

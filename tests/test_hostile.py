@@ -5,8 +5,8 @@ one-line message, and a check that nothing in the run folder changed."""
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import torch
@@ -18,8 +18,17 @@ from ebgan.files import save_png
 from ebgan.train import Trainer
 from tests.conftest import synthetic_images
 
-TOY = ["--dataset", "toy:parabola", "--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
-       "--batch-size", "16", "--no-progress"]
+TOY = [
+    "--dataset",
+    "toy:parabola",
+    "--model",
+    "mlp",
+    "--model-args",
+    "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
+    "--batch-size",
+    "16",
+    "--no-progress",
+]
 
 
 class Payload:
@@ -87,66 +96,198 @@ def _evil(path: pathlib.Path, marker: pathlib.Path):
 
 CASES = [
     # --- config values: type, finiteness, range, checked before any folder is made
-    Case("float steps", lambda r, t: ["train", "--out", str(t / "new"), "--config", _yaml(t, {"steps": 3.7})],
-         2, "steps must be a whole number, got 3.7"),
-    Case("string bool", lambda r, t: ["train", "--out", str(t / "new"), "--config", _yaml(t, {"amp": "false"})],
-         2, "amp must be true or false, got 'false'"),
-    Case("float batch", lambda r, t: ["train", "--out", str(t / "new"), "--config", _yaml(t, {"batch_size": 8.5})],
-         2, "batch_size must be a whole number"),
+    Case(
+        "float steps",
+        lambda r, t: ["train", "--out", str(t / "new"), "--config", _yaml(t, {"steps": 3.7})],
+        2,
+        "steps must be a whole number, got 3.7",
+    ),
+    Case(
+        "string bool",
+        lambda r, t: ["train", "--out", str(t / "new"), "--config", _yaml(t, {"amp": "false"})],
+        2,
+        "amp must be true or false, got 'false'",
+    ),
+    Case(
+        "float batch",
+        lambda r, t: ["train", "--out", str(t / "new"), "--config", _yaml(t, {"batch_size": 8.5})],
+        2,
+        "batch_size must be a whole number",
+    ),
     Case("inf margin", lambda r, t: ["train", "--out", str(t / "new"), "--margin", "inf"], 2, "finite number"),
     Case("inf pt weight", lambda r, t: ["train", "--out", str(t / "new"), "--pt-weight", "inf"], 2, "finite number"),
-    Case("negative lr", lambda r, t: ["train", "--out", str(t / "new"), "--lr-d", "-0.001"], 2,
-         "lr_d must be a positive learning rate"),
-    Case("option of another objective", lambda r, t: ["train", "--out", str(t / "new"), "--gp-weight", "5"], 2,
-         "objective 'ebgan-pt' does not use gp_weight"),
-    Case("broken preset", lambda r, t: ["train", "--out", str(t / "new"), "--config", str(t / "bad.yaml")], 2,
-         "is not valid YAML", lambda r, t: _write(t / "bad.yaml", "steps: [1,\n")),
+    Case(
+        "negative lr",
+        lambda r, t: ["train", "--out", str(t / "new"), "--lr-d", "-0.001"],
+        2,
+        "lr_d must be a positive learning rate",
+    ),
+    Case(
+        "option of another objective",
+        lambda r, t: ["train", "--out", str(t / "new"), "--gp-weight", "5"],
+        2,
+        "objective 'ebgan-pt' does not use gp_weight",
+    ),
+    Case(
+        "broken preset",
+        lambda r, t: ["train", "--out", str(t / "new"), "--config", str(t / "bad.yaml")],
+        2,
+        "is not valid YAML",
+        lambda r, t: _write(t / "bad.yaml", "steps: [1,\n"),
+    ),
     # --- networks and data that cannot work together
-    Case("batch of one with pull-away", lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--batch-size", "1"],
-         2, "batch of 1"),
-    Case("batch larger than the data", lambda r, t: ["train", "--out", str(t / "new"), "--dataset", f"folder:{t / 'imgs'}",
-                                                     "--channels", "1", "--batch-size", "64"], 2,
-         "exceeds the 8 training samples",
-         lambda r, t: [save_png(t / "imgs" / f"{i}.png", im.numpy()) for i, im in enumerate(synthetic_images(8))]),
-    Case("image size the network cannot take", lambda r, t: ["train", "--out", str(t / "new"), "--dataset",
-                                                             f"folder:{t / 'imgs'}", "--channels", "1",
-                                                             "--image-size", "18", "--fit", "resize", "--steps", "1",
-                                                             "--batch-size", "4"], 2,
-         "needs square images with a side divisible by 4, got 18x18",
-         lambda r, t: [save_png(t / "imgs" / f"{i}.png", im.numpy()) for i, im in enumerate(synthetic_images(8))]),
-    Case("one tiny image in a folder", lambda r, t: ["train", "--out", str(t / "new"), "--dataset",
-                                                      f"folder:{t / 'imgs'}", "--channels", "1", "--batch-size", "4"],
-         2, "less than 1/2 of the folder's common size 32x32 (e.g. ", lambda r, t: _mixed_folder(t)),
-    Case("decompression bomb", lambda r, t: ["train", "--out", str(t / "new"), "--dataset", f"folder:{t / 'imgs'}",
-                                             "--channels", "1", "--batch-size", "4"], 2, "decompression bomb",
-         lambda r, t: _bomb_folder(t)),
-    Case("unknown device", lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--device", "tpu7"], 2,
-         "unknown device 'tpu7'"),
+    Case(
+        "batch of one with pull-away",
+        lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--batch-size", "1"],
+        2,
+        "batch of 1",
+    ),
+    Case(
+        "batch larger than the data",
+        lambda r, t: [
+            "train",
+            "--out",
+            str(t / "new"),
+            "--dataset",
+            f"folder:{t / 'imgs'}",
+            "--channels",
+            "1",
+            "--batch-size",
+            "64",
+        ],
+        2,
+        "exceeds the 8 training samples",
+        lambda r, t: [save_png(t / "imgs" / f"{i}.png", im.numpy()) for i, im in enumerate(synthetic_images(8))],
+    ),
+    Case(
+        "image size the network cannot take",
+        lambda r, t: [
+            "train",
+            "--out",
+            str(t / "new"),
+            "--dataset",
+            f"folder:{t / 'imgs'}",
+            "--channels",
+            "1",
+            "--image-size",
+            "18",
+            "--fit",
+            "resize",
+            "--steps",
+            "1",
+            "--batch-size",
+            "4",
+        ],
+        2,
+        "needs square images with a side divisible by 4, got 18x18",
+        lambda r, t: [save_png(t / "imgs" / f"{i}.png", im.numpy()) for i, im in enumerate(synthetic_images(8))],
+    ),
+    Case(
+        "one tiny image in a folder",
+        lambda r, t: [
+            "train",
+            "--out",
+            str(t / "new"),
+            "--dataset",
+            f"folder:{t / 'imgs'}",
+            "--channels",
+            "1",
+            "--batch-size",
+            "4",
+        ],
+        2,
+        "less than 1/2 of the folder's common size 32x32 (e.g. ",
+        lambda r, t: _mixed_folder(t),
+    ),
+    Case(
+        "decompression bomb",
+        lambda r, t: [
+            "train",
+            "--out",
+            str(t / "new"),
+            "--dataset",
+            f"folder:{t / 'imgs'}",
+            "--channels",
+            "1",
+            "--batch-size",
+            "4",
+        ],
+        2,
+        "decompression bomb",
+        lambda r, t: _bomb_folder(t),
+    ),
+    Case(
+        "unknown device",
+        lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--device", "tpu7"],
+        2,
+        "unknown device 'tpu7'",
+    ),
     # --- run folders
-    Case("out is a file", lambda r, t: ["train", "--out", str(t / "file"), *TOY], 2, "is a file, not a run folder",
-         lambda r, t: _write(t / "file", "mine")),
+    Case(
+        "out is a file",
+        lambda r, t: ["train", "--out", str(t / "file"), *TOY],
+        2,
+        "is a file, not a run folder",
+        lambda r, t: _write(t / "file", "mine"),
+    ),
     Case("out holds a run", lambda r, t: ["train", "--out", str(r), *TOY], 2, "already holds a run"),
     Case("resume with fewer steps", lambda r, t: ["train", "--resume", str(r), "--steps", "1"], 2, "has done 2 steps"),
-    Case("resume a missing folder", lambda r, t: ["train", "--resume", str(t / "nowhere")], 2,
-         "does not exist; start a run there with --out"),
-    Case("broken config.yaml", lambda r, t: ["train", "--resume", str(r), "--steps", "4"], 2, "is not valid YAML",
-         lambda r, t: _write(r / "config.yaml", "dataset: [\n")),
-    Case("checkpoint without its keys", lambda r, t: ["train", "--resume", str(r), "--steps", "4"], 2,
-         "lacks", lambda r, t: torch.save({"format": 1, "config": {}}, r / "checkpoint.pt")),
-    Case("checkpoint that would run code", lambda r, t: ["train", "--resume", str(r), "--steps", "4"], 2,
-         "cannot read checkpoint", lambda r, t: _evil(r / "checkpoint.pt", t / "marker")),
-    Case("broken generator.json", lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")], 2,
-         "generator.json is damaged", lambda r, t: _write(r / "generator.json", "{not json")),
-    Case("sample from a missing run names the run", lambda r, t: ["sample", "--run", str(t / "gone"), "--out",
-                                                                 str(t / "s.npz")], 2, "gone does not exist"),
-    Case("generator weights that would run code", lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")],
-         2, "generator.safetensors", lambda r, t: _evil(r / "generator.safetensors", t / "marker")),
+    Case(
+        "resume a missing folder",
+        lambda r, t: ["train", "--resume", str(t / "nowhere")],
+        2,
+        "does not exist; start a run there with --out",
+    ),
+    Case(
+        "broken config.yaml",
+        lambda r, t: ["train", "--resume", str(r), "--steps", "4"],
+        2,
+        "is not valid YAML",
+        lambda r, t: _write(r / "config.yaml", "dataset: [\n"),
+    ),
+    Case(
+        "checkpoint without its keys",
+        lambda r, t: ["train", "--resume", str(r), "--steps", "4"],
+        2,
+        "lacks",
+        lambda r, t: torch.save({"format": 1, "config": {}}, r / "checkpoint.pt"),
+    ),
+    Case(
+        "checkpoint that would run code",
+        lambda r, t: ["train", "--resume", str(r), "--steps", "4"],
+        2,
+        "cannot read checkpoint",
+        lambda r, t: _evil(r / "checkpoint.pt", t / "marker"),
+    ),
+    Case(
+        "broken generator.json",
+        lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")],
+        2,
+        "generator.json is damaged",
+        lambda r, t: _write(r / "generator.json", "{not json"),
+    ),
+    Case(
+        "sample from a missing run names the run",
+        lambda r, t: ["sample", "--run", str(t / "gone"), "--out", str(t / "s.npz")],
+        2,
+        "gone does not exist",
+    ),
+    Case(
+        "generator weights that would run code",
+        lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")],
+        2,
+        "generator.safetensors",
+        lambda r, t: _evil(r / "generator.safetensors", t / "marker"),
+    ),
 ]
 
 
 def _snapshot(folder: pathlib.Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -176,8 +317,9 @@ def test_two_trainings_into_one_folder_exactly_one_runs(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ebgan", "train", "--out", str(out), *TOY, "--steps", "30", "--log-every", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env) for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results

@@ -9,8 +9,10 @@ from ebgan.report import write_report
 
 
 def test_report_lists_the_last_metrics_and_the_margin_in_force(tmp_path):
-    lines = [{"step": 10, "loss_d": 3.0, "margin": 10.0, "images_per_s": 100.0},
-             {"step": 20, "loss_d": 2.5, "margin": 7.5, "images_per_s": 300.0}]
+    lines = [
+        {"step": 10, "loss_d": 3.0, "margin": 10.0, "images_per_s": 100.0},
+        {"step": 20, "loss_d": 2.5, "margin": 7.5, "images_per_s": 300.0},
+    ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     cfg = Config(objective="ebgan", margin_schedule="linear", margin_decay_steps=40, steps=20).resolve()
     text = write_report(tmp_path, cfg, wall_seconds=12.0).read_text()

@@ -1,10 +1,10 @@
 """ebgan: energy-based GANs exactly as Zhao, Mathieu & LeCun (ICLR 2017) define them.
 
-    from ebgan import Config, Trainer, load_training_data, load_generator, sample_images
-    cfg = Config(dataset="fashion-mnist", steps=500).resolve()
-    trainer = Trainer(cfg, load_training_data(cfg), run_dir="runs/x")
-    trainer.train()
-    images = sample_images(trainer.G, 64)          # float in [-1, 1]
+from ebgan import Config, Trainer, load_training_data, load_generator, sample_images
+cfg = Config(dataset="fashion-mnist", steps=500).resolve()
+trainer = Trainer(cfg, load_training_data(cfg), run_dir="runs/x")
+trainer.train()
+images = sample_images(trainer.G, 64)          # float in [-1, 1]
 """
 
 from ebgan.config import Config

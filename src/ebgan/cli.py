@@ -25,10 +25,14 @@ COMMANDS = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ebgan", description="Energy-based GANs (Zhao, Mathieu & LeCun 2017) and the GANs they are measured against."
+        prog="ebgan",
+        description="Energy-based GANs (Zhao, Mathieu & LeCun 2017) and the GANs they are measured against.",
     )
-    parser.add_argument("--debug", action="store_true",
-                        help=f"show the Python traceback of an error (also: {DEBUG_ENV}=1), for bug reports")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the Python traceback of an error (also: {DEBUG_ENV}=1), for bug reports",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(sub)
@@ -60,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, MemoryError) as e:
         return _fail(f"{e.__class__.__name__}: {e}", 1, debug)
     except Exception as e:  # a bug: say so, keep the line short, keep the traceback one flag away
-        return _fail(f"internal error {e.__class__.__name__}: {e} (a bug; run again with --debug and report "
-                     "the traceback)", 1, debug)
+        return _fail(
+            f"internal error {e.__class__.__name__}: {e} (a bug; run again with --debug and report the traceback)",
+            1,
+            debug,
+        )
 
 
 if __name__ == "__main__":

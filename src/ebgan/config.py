@@ -37,11 +37,17 @@ def _f(default: Any, help: str) -> Any:
 @dataclass(init=False)
 class Config:
     # --- data
-    dataset: str = _f("fashion-mnist", "mnist, fashion-mnist, folder:PATH, or toy:NAME (2-D points, see ebgan.data.toy)")
-    data_root: str | None = _f(None, "folder with one sub-folder per dataset (else EBGAN_DATA, the cache, "
-                                     "/usr/share/datasets)")
-    data_split: str = _f("train", "split to train on: train, test, or test-fit (6,000 of the test split, for machines "
-                                  "with only a test split; the other 4,000, test-heldout, stay the evaluation reference)")
+    dataset: str = _f(
+        "fashion-mnist", "mnist, fashion-mnist, folder:PATH, or toy:NAME (2-D points, see ebgan.data.toy)"
+    )
+    data_root: str | None = _f(
+        None, "folder with one sub-folder per dataset (else EBGAN_DATA, the cache, /usr/share/datasets)"
+    )
+    data_split: str = _f(
+        "train",
+        "split to train on: train, test, or test-fit (6,000 of the test split, for machines "
+        "with only a test split; the other 4,000, test-heldout, stay the evaluation reference)",
+    )
     image_size: int = _f(32, "images are padded or resized to this once, at load")
     fit: str = _f("pad", "how images reach image_size: pad (centre, black border) or resize")
     channels: int | None = _f(None, "image channels; default: the dataset's own")
@@ -72,7 +78,8 @@ class Config:
 
     # Keys a resumed run may change: they do not change what is computed.
     RESUMABLE: typing.ClassVar[frozenset] = frozenset(
-        {"steps", "data_root", "device", "log_every", "sample_every", "checkpoint_every", "eval_every"})
+        {"steps", "data_root", "device", "log_every", "sample_every", "checkpoint_every", "eval_every"}
+    )
 
     def __init__(self, **values: Any):
         """``Config(dataset="mnist", margin=20)``: fields and objective options alike, type-checked."""
@@ -179,9 +186,11 @@ class Config:
         unused = [k for k in c.options if k not in declared]
         if unused:
             mine = ", ".join(declared) or "none"
-            raise EbganError(f"objective {c.objective!r} does not use {', '.join(unused)} (its options: {mine}); "
-                             f"drop {' '.join('--' + k.replace('_', '-') for k in unused)} or choose an objective "
-                             "that uses it")
+            raise EbganError(
+                f"objective {c.objective!r} does not use {', '.join(unused)} (its options: {mine}); "
+                f"drop {' '.join('--' + k.replace('_', '-') for k in unused)} or choose an objective "
+                "that uses it"
+            )
         c.options = {k: opt.validate(c.options.get(k, opt.default), cls.name) for k, opt in declared.items()}
         spec = dataset_spec(c.dataset)  # unknown names fail here, with a suggestion
         if c.channels is None and spec.channels:
@@ -204,10 +213,13 @@ class Config:
         _check(c.log_every > 0, f"log_every must be positive, got {c.log_every}")
         cls.resolve(c)
         needed = DISCRIMINATOR_CLASSES[cls.discriminator_kind]
-        _check(hasattr(family(c.model), needed),
-               f"objective {c.objective!r} needs a {cls.discriminator_kind} discriminator; model {c.model!r} has "
-               "none (use mlp or dcgan)" if cls.discriminator_kind == "critic" else
-               f"objective {c.objective!r} needs an autoencoder discriminator; model {c.model!r} has none")
+        _check(
+            hasattr(family(c.model), needed),
+            f"objective {c.objective!r} needs a {cls.discriminator_kind} discriminator; model {c.model!r} has "
+            "none (use mlp or dcgan)"
+            if cls.discriminator_kind == "critic"
+            else f"objective {c.objective!r} needs an autoencoder discriminator; model {c.model!r} has none",
+        )
         c.model_args = resolve_model_args(c.model, c.model_args)
         return c
 
@@ -273,8 +285,10 @@ def preset_path(name_or_path: str | Path) -> Path:
     name = path.name[:-5] if path.name.endswith(".yaml") else path.name
     if name in known and path.parent in (Path("."), Path("configs")):  # configs/NAME.yaml: the 0.1 layout
         return known[name]
-    raise EbganError(f"no preset or file {str(name_or_path)!r}{_did_you_mean(name, known)}; presets: "
-                     f"{', '.join(sorted(known))} (ebgan presets lists them)")
+    raise EbganError(
+        f"no preset or file {str(name_or_path)!r}{_did_you_mean(name, known)}; presets: "
+        f"{', '.join(sorted(known))} (ebgan presets lists them)"
+    )
 
 
 def load_preset(name_or_path: str | Path) -> dict[str, Any]:

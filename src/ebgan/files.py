@@ -50,8 +50,10 @@ def fsync_dir(folder: Path) -> None:
 
 def explain_os_error(e: OSError, path: Path) -> EbganError:
     if e.errno == errno.ENOSPC:
-        return EbganError(f"the disk is full while writing {path}; nothing was replaced "
-                          f"(any previous {path.name} is intact). Free some space and run again")
+        return EbganError(
+            f"the disk is full while writing {path}; nothing was replaced "
+            f"(any previous {path.name} is intact). Free some space and run again"
+        )
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return EbganError(f"cannot write {path}: {e.strerror}; choose a folder you can write to")
     return EbganError(f"cannot write {path}: {e}")

@@ -25,7 +25,7 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
         "model": model,
         "model_args": model_args,
         "latent_dim": G.latent_dim,
-        "image_shape": list(G.image_shape),
+        "image_shape": list(G.image_shape),  # type: ignore[arg-type]  # every family sets it
         **(extra or {}),
     }
     save_safetensors(folder / WEIGHTS, G.state_dict())
@@ -36,8 +36,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     """Load an exported generator from a run folder or a ``generator.safetensors`` path (eval mode)."""
     path = Path(path)
     if not path.exists():
-        raise EbganError(f"{path} does not exist; pass a run folder written by 'ebgan train' "
-                         "(or its generator.safetensors)")
+        raise EbganError(
+            f"{path} does not exist; pass a run folder written by 'ebgan train' (or its generator.safetensors)"
+        )
     folder = path if path.is_dir() else path.parent
     weights = path if path.is_file() else folder / WEIGHTS
     spec_path = folder / SPEC
@@ -47,13 +48,17 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
         spec = json.loads(spec_path.read_text())
         G = build_generator(spec["model"], spec["latent_dim"], spec["image_shape"], spec["model_args"])
     except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
-        raise EbganError(f"{spec_path} is damaged or not an ebgan generator spec ({e.__class__.__name__}: "
-                         f"{str(e)[:100]}); export the generator again (ebgan train --resume RUN)") from e
+        raise EbganError(
+            f"{spec_path} is damaged or not an ebgan generator spec ({e.__class__.__name__}: "
+            f"{str(e)[:100]}); export the generator again (ebgan train --resume RUN)"
+        ) from e
     try:
         G.load_state_dict(load_file(str(weights)))
     except Exception as e:  # safetensors raises its own error types for a damaged file
-        raise EbganError(f"cannot load {weights} ({str(e).splitlines()[0][:120]}); the file is damaged or "
-                         f"does not match {spec_path.name}") from e
+        raise EbganError(
+            f"cannot load {weights} ({str(e).splitlines()[0][:120]}); the file is damaged or "
+            f"does not match {spec_path.name}"
+        ) from e
     return G.to(device).eval()
 
 
@@ -62,12 +67,15 @@ def sample_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, de
     """n generator samples in [-1, 1] as float (N, C, H, W) on the CPU; same seed, same samples."""
     device = device or next(G.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    z = torch.randn(n, G.latent_dim, generator=gen)
+    latent_dim: int = G.latent_dim  # type: ignore[assignment]  # every family sets it
+    z = torch.randn(n, latent_dim, generator=gen)
     was_training = G.training
     G.eval()
     out = torch.cat([G(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])
     G.train(was_training)
     if not torch.isfinite(out).all():
-        raise EbganError("the generator's output is not finite (NaN or inf): its weights diverged; "
-                         "sample an earlier checkpoint or train again with lower learning rates")
+        raise EbganError(
+            "the generator's output is not finite (NaN or inf): its weights diverged; "
+            "sample an earlier checkpoint or train again with lower learning rates"
+        )
     return out

@@ -53,8 +53,9 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
     ]
     if "margin" in last:  # the margin in force (schedules, MAGAN and auto margins move it)
         schedule = cfg.option("margin_schedule")
-        lines.append(f"- margin: {last['margin']:.4g} at the last logged step"
-                     + (f" ({schedule} schedule)" if schedule else ""))
+        lines.append(
+            f"- margin: {last['margin']:.4g} at the last logged step" + (f" ({schedule} schedule)" if schedule else "")
+        )
     if wall_seconds is not None:
         lines.append(f"- wall time this session: {wall_seconds:.1f} s")
     if speeds:
@@ -64,5 +65,10 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
     if plot:
         lines += ["", f"![losses and energies]({plot.name})"]
     if grids:
-        lines += ["", f"## Samples at step {int(grids[-1].stem.split('_')[1])}", "", f"![samples](samples/{grids[-1].name})"]
+        lines += [
+            "",
+            f"## Samples at step {int(grids[-1].stem.split('_')[1])}",
+            "",
+            f"![samples](samples/{grids[-1].name})",
+        ]
     return write_text(folder / "report.md", "\n".join(lines) + "\n")

@@ -36,8 +36,15 @@ def train(folder, out, *extra):
 def test_train_writes_a_complete_run_and_resume_extends_it(image_folder, tmp_path, capsys):
     run = tmp_path / "run"
     assert train(image_folder, run, "--steps", "3", "--checkpoint-every", "2") == 0
-    for name in ("config.yaml", "checkpoint.pt", "generator.safetensors", "generator.json", "metrics.jsonl",
-                 "losses.png", "report.md"):
+    for name in (
+        "config.yaml",
+        "checkpoint.pt",
+        "generator.safetensors",
+        "generator.json",
+        "metrics.jsonl",
+        "losses.png",
+        "report.md",
+    ):
         assert (run / name).is_file(), name
     assert (run / "samples" / "step_000002.png").is_file()
     lines = (run / "metrics.jsonl").read_text().splitlines()
@@ -140,8 +147,23 @@ def test_sample_formats(image_folder, tmp_path):
 
 def test_sigterm_writes_a_checkpoint_and_resume_finishes(image_folder, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ebgan", "train", "--dataset", f"folder:{image_folder}", "--channels", "1",
-           "--out", str(run), "--steps", "100000", "--checkpoint-every", "0", *FAST]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ebgan",
+        "train",
+        "--dataset",
+        f"folder:{image_folder}",
+        "--channels",
+        "1",
+        "--out",
+        str(run),
+        "--steps",
+        "100000",
+        "--checkpoint-every",
+        "0",
+        *FAST,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120

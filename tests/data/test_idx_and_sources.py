@@ -53,7 +53,12 @@ def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
 
 def test_discovery_order_data_root_env_cache_system(tmp_path, monkeypatch):
     # Four places, each with its own images; removing the first that holds them reveals the next.
-    places = {"root": tmp_path / "a", "env": tmp_path / "b", "cache": tmp_path / "xdg" / "ebgan", "system": tmp_path / "sys"}
+    places = {
+        "root": tmp_path / "a",
+        "env": tmp_path / "b",
+        "cache": tmp_path / "xdg" / "ebgan",
+        "system": tmp_path / "sys",
+    }
     held = {k: write_split(p / "mnist", "t10k", 3 + i, seed=i)[0] for i, (k, p) in enumerate(places.items())}
     monkeypatch.setenv("EBGAN_DATA", str(places["env"]))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -140,6 +145,7 @@ def test_real_mnist_test_split_divides_into_6000_and_4000(mnist_test_root):
     fit = load_images("mnist", split="test-fit", data_root=mnist_test_root)
     heldout = load_images("mnist", split="test-heldout", data_root=mnist_test_root)
     assert (len(test), len(fit), len(heldout)) == (10000, 6000, 4000)
+
     # the two parts together are the test split's images, each once
     def rows(t):
         return sorted(r.tobytes() for r in t.flatten(1).numpy())

@@ -18,7 +18,13 @@ from ebgan.errors import EbganError
 def test_builtin_entries():
     assert registered_datasets()[:2] == ["mnist", "fashion-mnist"]
     fm = dataset_spec("fashion-mnist")
-    assert (fm.loader, fm.torchvision, fm.channels, fm.native_size, fm.num_classes) == ("idx", "FashionMNIST", 1, (28, 28), 10)
+    assert (fm.loader, fm.torchvision, fm.channels, fm.native_size, fm.num_classes) == (
+        "idx",
+        "FashionMNIST",
+        1,
+        (28, 28),
+        10,
+    )
     assert fm.class_names[1] == "Trouser" and fm.score_name == "fmnist_cls" and fm.evaluation == "classifier"
     assert fm.system_package == "dataset-fashion-mnist"
     m = dataset_spec("mnist")
@@ -41,12 +47,15 @@ def test_unknown_name_suggests_the_closest_on_one_line():
     assert "did you mean 'fashion-mnist'?" in msg and "folder:PATH" in msg and len(msg.splitlines()) == 1
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(name="x", num_classes=2, class_names=("a",), score_name="x_cls"), "1 class names for 2 classes"),
-    (dict(name="x", num_classes=10), "needs an idx dataset"),  # a classifier needs a score name
-    (dict(name="x:y", num_classes=10, score_name="x_cls"), "contain no ':'"),
-    (dict(name="x", loader="tfrecord", evaluation="none"), "loader must be one of"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(name="x", num_classes=2, class_names=("a",), score_name="x_cls"), "1 class names for 2 classes"),
+        (dict(name="x", num_classes=10), "needs an idx dataset"),  # a classifier needs a score name
+        (dict(name="x:y", num_classes=10, score_name="x_cls"), "contain no ':'"),
+        (dict(name="x", loader="tfrecord", evaluation="none"), "loader must be one of"),
+    ],
+)
 def test_invalid_specs_are_refused(kw, message):
     with pytest.raises(EbganError, match=message):
         DatasetSpec(**kw)
@@ -67,13 +76,26 @@ def test_a_new_idx_dataset_is_one_entry(tiny_idx, tmp_path, capsys):
     # loading, every split
     train = load_images("tiny-digits", "train", data_root=root)
     assert train.images.shape == (90, 1, 32, 32) and train.num_classes == 3
-    assert [len(load_images("tiny-digits", s, data_root=root)) for s in ("test", "test-fit", "test-heldout")] == [60, 36, 24]
+    assert [len(load_images("tiny-digits", s, data_root=root)) for s in ("test", "test-fit", "test-heldout")] == [
+        60,
+        36,
+        24,
+    ]
     # a run's config and networks (channels and input shape come from the entry)
     from ebgan.energy.model import input_shape_of
 
-    cfg = Config(dataset="tiny-digits", data_root=str(root), data_split="test-fit", model="mlp", steps=1, batch_size=8,
-                 model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
-                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    cfg = Config(
+        dataset="tiny-digits",
+        data_root=str(root),
+        data_split="test-fit",
+        model="mlp",
+        steps=1,
+        batch_size=8,
+        model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+    ).resolve()
     assert input_shape_of(cfg) == (1, 32, 32)
     Trainer(cfg, load_training_data(cfg), run_dir=tmp_path / "run").train(progress=False)
     # the anomaly tables' class names
@@ -88,5 +110,7 @@ def test_a_new_idx_dataset_is_one_entry(tiny_idx, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["frechet_name"] == "fid_tiny_digits_cls" and result["reference_split"] == "test-heldout"
     np.savez(tmp_path / "s.npz", images=train.images[:20].numpy())
-    assert main(["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "tiny-digits", "--data-root", str(root)]) == 0
+    assert (
+        main(["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "tiny-digits", "--data-root", str(root)]) == 0
+    )
     assert "fid_tiny_digits_cls" in capsys.readouterr().out

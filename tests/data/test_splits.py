@@ -24,7 +24,9 @@ from ebgan.errors import EbganError
 
 def documented_division(n: int) -> tuple[set, set]:
     """The module docstring's rule, written independently: rank by sha256 hex digest, lowest 3/5 fit."""
-    lowest = heapq.nsmallest(n * 3 // 5, range(n), key=lambda i: hashlib.sha256(f"ebgan-split-v1:{i}".encode()).hexdigest())
+    lowest = heapq.nsmallest(
+        n * 3 // 5, range(n), key=lambda i: hashlib.sha256(f"ebgan-split-v1:{i}".encode()).hexdigest()
+    )
     return set(lowest), set(range(n)) - set(lowest)
 
 
@@ -33,7 +35,9 @@ def test_split_names():
     assert [official_split(s) for s in SPLITS] == ["train", "test", "test", "test"]
 
 
-@pytest.mark.parametrize("bad, hint", [("test_fit", "did you mean 'test-fit'"), ("holdout", "use one of"), ("", "use one of")])
+@pytest.mark.parametrize(
+    "bad, hint", [("test_fit", "did you mean 'test-fit'"), ("holdout", "use one of"), ("", "use one of")]
+)
 def test_unknown_split_is_one_line_naming_the_valid_ones(bad, hint):
     with pytest.raises(EbganError) as e:
         check_split(bad)
@@ -73,14 +77,17 @@ def test_overlap_rules():
             assert overlaps(a, b) == expected, (a, b)
 
 
-@pytest.mark.parametrize("generator, classifier, reference", [
-    ("train", "train", "test"),
-    (None, "train", "test"),
-    ("test-fit", "train", "test-heldout"),
-    ("test-fit", "test-fit", "test-heldout"),
-    (None, "test-fit", "test-heldout"),
-    ("train", "test-fit", "test-heldout"),
-])
+@pytest.mark.parametrize(
+    "generator, classifier, reference",
+    [
+        ("train", "train", "test"),
+        (None, "train", "test"),
+        ("test-fit", "train", "test-heldout"),
+        ("test-fit", "test-fit", "test-heldout"),
+        (None, "test-fit", "test-heldout"),
+        ("train", "test-fit", "test-heldout"),
+    ],
+)
 def test_reference_is_disjoint_from_both_training_sets(generator, classifier, reference):
     assert reference_split(generator, classifier) == reference
 

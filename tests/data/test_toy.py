@@ -49,13 +49,18 @@ def test_parabola_follows_y2_equals_y1_squared():
 def test_mode_coverage_on_hand_built_samples():
     centres = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     std = 0.1  # high quality: within 0.3 of the nearest centre
-    samples = torch.tensor([
-        [0.0, 0.0], [0.1, 0.0], [0.0, -0.2],   # 3 on mode 0
-        [1.2, 0.0], [1.0, 0.25],               # 2 on mode 1
-        [0.0, 1.1],                            # 1 on mode 2
-        [0.0, 1.35],                           # nearest is mode 2 but 0.35 > 0.3: low quality
-        [0.5, 0.5],                            # between modes: low quality
-    ])
+    samples = torch.tensor(
+        [
+            [0.0, 0.0],
+            [0.1, 0.0],
+            [0.0, -0.2],  # 3 on mode 0
+            [1.2, 0.0],
+            [1.0, 0.25],  # 2 on mode 1
+            [0.0, 1.1],  # 1 on mode 2
+            [0.0, 1.35],  # nearest is mode 2 but 0.35 > 0.3: low quality
+            [0.5, 0.5],  # between modes: low quality
+        ]
+    )
     cov = mode_coverage(samples, centres, std, min_samples=2)
     assert cov["per_mode"] == [3, 2, 1]
     assert cov["modes"] == 2

@@ -22,8 +22,18 @@ SMALL = {"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32}
 def image_run(tmp_path_factory):
     """A 16x16 grayscale mlp run (28x28 data resized), trained 2 steps: a checkpoint to score with."""
     folder = tmp_path_factory.mktemp("img") / "run"
-    cfg = Config(dataset="fashion-mnist", model="mlp", model_args=SMALL, image_size=16, fit="resize", steps=2, batch_size=8,
-                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    cfg = Config(
+        dataset="fashion-mnist",
+        model="mlp",
+        model_args=SMALL,
+        image_size=16,
+        fit="resize",
+        steps=2,
+        batch_size=8,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+    ).resolve()
     Trainer(cfg, synthetic_images(32, size=16), run_dir=folder).train(progress=False)
     return folder
 
@@ -40,7 +50,21 @@ def test_score_files_folder_and_npz(image_run, tmp_path, capsys):
     for i, im in enumerate(imgs):
         save_png(tmp_path / "dir" / f"{i}.png", im.numpy())
     np.savez(tmp_path / "batch.npz", images=imgs[:, 0].numpy())  # (N, H, W) is accepted
-    assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "dir"), str(tmp_path / "batch.npz")]) == 0
+    assert (
+        main(
+            [
+                "energy",
+                "score",
+                "--bn-stats",
+                "saved",
+                "--run",
+                str(image_run),
+                str(tmp_path / "dir"),
+                str(tmp_path / "batch.npz"),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 6
     expected = load_energy_model(image_run, bn_stats="saved").energies(imgs)
@@ -48,27 +72,85 @@ def test_score_files_folder_and_npz(image_run, tmp_path, capsys):
     assert torch.allclose(printed[:3], expected, rtol=1e-4) and torch.allclose(printed[3:], expected, rtol=1e-4)
     assert lines[3].endswith("batch.npz[0]")
     out = tmp_path / "scores.json"
-    assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "batch.npz"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "energy",
+                "score",
+                "--bn-stats",
+                "saved",
+                "--run",
+                str(image_run),
+                str(tmp_path / "batch.npz"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())
     assert [r["input"].endswith(f"[{i}]") for i, r in enumerate(rows)] == [True] * 3
 
 
 def test_score_wrong_size_needs_fit(image_run, tmp_path, capsys):
     save_png(tmp_path / "small.png", torch.randint(0, 256, (1, 12, 12), dtype=torch.uint8).numpy())
-    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "small.png")], capsys, "--fit resize")
-    assert main(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), "--fit", "pad", str(tmp_path / "small.png")]) == 0
+    _fails(
+        ["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "small.png")],
+        capsys,
+        "--fit resize",
+    )
+    assert (
+        main(
+            [
+                "energy",
+                "score",
+                "--bn-stats",
+                "saved",
+                "--run",
+                str(image_run),
+                "--fit",
+                "pad",
+                str(tmp_path / "small.png"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_score_refusals(image_run, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "empty")], capsys, "no images")
-    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(tmp_path / "nope"), str(tmp_path)], capsys, "does not exist")
-    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(tmp_path / "empty"), str(tmp_path)], capsys, "no checkpoint")
-    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "missing.png")], capsys, "does not exist")
+    _fails(
+        ["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "empty")],
+        capsys,
+        "no images",
+    )
+    _fails(
+        ["energy", "score", "--bn-stats", "saved", "--run", str(tmp_path / "nope"), str(tmp_path)],
+        capsys,
+        "does not exist",
+    )
+    _fails(
+        ["energy", "score", "--bn-stats", "saved", "--run", str(tmp_path / "empty"), str(tmp_path)],
+        capsys,
+        "no checkpoint",
+    )
+    _fails(
+        ["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "missing.png")],
+        capsys,
+        "does not exist",
+    )
     (tmp_path / "notes.txt").write_text("x")
-    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "notes.txt")], capsys, "unsupported file type")
+    _fails(
+        ["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "notes.txt")],
+        capsys,
+        "unsupported file type",
+    )
     np.savez(tmp_path / "wrong.npz", pictures=np.zeros((2, 16, 16), np.uint8))
-    _fails(["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "wrong.npz")], capsys, "'images'")
+    _fails(
+        ["energy", "score", "--bn-stats", "saved", "--run", str(image_run), str(tmp_path / "wrong.npz")],
+        capsys,
+        "'images'",
+    )
 
 
 def test_surface_refuses_image_runs_and_anomaly_refuses_toys(image_run, tmp_path, capsys, no_datasets):
@@ -76,15 +158,31 @@ def test_surface_refuses_image_runs_and_anomaly_refuses_toys(image_run, tmp_path
     _fails(["energy", "surface", "--run", str(image_run), "--out", str(tmp_path / "s.png")], capsys, "toy:NAME")
     _fails(["energy", "score", "--run", str(image_run), str(tmp_path)], capsys, "--bn-stats saved")
     _fails(["anomaly", "--dataset", "toy:8gaussians", "--normal-class", "0"], capsys, "not toy")
-    _fails(["anomaly", "--dataset", "fashion-mnist", "--normal-class", "0", "--objective", "gan"], capsys,
-           "ebgan or ebgan-pt")
+    _fails(
+        ["anomaly", "--dataset", "fashion-mnist", "--normal-class", "0", "--objective", "gan"],
+        capsys,
+        "ebgan or ebgan-pt",
+    )
 
 
 @pytest.mark.realdata
 def test_histogram_of_real_generated_and_other_dataset(image_run, data_root, tmp_path, capsys):
     out = tmp_path / "hist.png"
-    argv = ["energy", "histogram", "--run", str(image_run), "--data-root", str(data_root), "--other", "mnist",
-            "--n", "50", "--out", str(out), "--json"]
+    argv = [
+        "energy",
+        "histogram",
+        "--run",
+        str(image_run),
+        "--data-root",
+        str(data_root),
+        "--other",
+        "mnist",
+        "--n",
+        "50",
+        "--out",
+        str(out),
+        "--json",
+    ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert set(summary["mean_energy"]) == {"fashion-mnist test", "generated", "mnist test"}
@@ -94,8 +192,19 @@ def test_histogram_of_real_generated_and_other_dataset(image_run, data_root, tmp
 
 @pytest.mark.realdata
 def test_anomaly_json_on_real_data(data_root, capsys):
-    argv = ["anomaly", "--dataset", "fashion-mnist", "--data-root", str(data_root), "--normal-class", "1",
-            "--steps", "3", "--json", "--quiet"]
+    argv = [
+        "anomaly",
+        "--dataset",
+        "fashion-mnist",
+        "--data-root",
+        str(data_root),
+        "--normal-class",
+        "1",
+        "--steps",
+        "3",
+        "--json",
+        "--quiet",
+    ]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["models"] == ["ebgan-pt", "autoencoder"]
@@ -104,8 +213,11 @@ def test_anomaly_json_on_real_data(data_root, capsys):
     for m in result["models"]:
         assert 0 <= row[m]["auroc"] <= 1 and 0 < row[m]["auprc"] <= 1
         assert result["mean"][m]["auroc"] == pytest.approx(row[m]["auroc"])
-    _fails(["anomaly", "--dataset", "fashion-mnist", "--data-root", str(data_root), "--normal-class", "12"], capsys,
-           "does not exist")
+    _fails(
+        ["anomaly", "--dataset", "fashion-mnist", "--data-root", str(data_root), "--normal-class", "12"],
+        capsys,
+        "does not exist",
+    )
 
 
 def test_anomaly_refuses_flags_it_does_not_use(capsys):
@@ -123,14 +235,32 @@ def test_train_energy_frames_survive_a_resume_without_duplicates(tmp_path, capsy
     from ebgan.files import save_npz
 
     run = tmp_path / "toy"
-    toy = ["--dataset", "toy:parabola", "--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
-           "--batch-size", "16", "--log-every", "1", "--no-progress", "--energy-frames", "2"]
+    toy = [
+        "--dataset",
+        "toy:parabola",
+        "--model",
+        "mlp",
+        "--model-args",
+        "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
+        "--batch-size",
+        "16",
+        "--log-every",
+        "1",
+        "--no-progress",
+        "--energy-frames",
+        "2",
+    ]
     assert main(["train", "--out", str(run), *toy, "--steps", "4"]) == 0
     frames = load_frames(run)
     assert frames["steps"].tolist() == [1, 2, 4]
     # a frame recorded after the checkpoint by a run that was then killed: the resume records it again
-    save_npz(run / "energy_frames.npz", steps=np.r_[frames["steps"], 5], grids=np.r_[frames["grids"], frames["grids"][-1:]],
-             fakes=np.r_[frames["fakes"], frames["fakes"][-1:]], extent=frames["extent"])
+    save_npz(
+        run / "energy_frames.npz",
+        steps=np.r_[frames["steps"], 5],
+        grids=np.r_[frames["grids"], frames["grids"][-1:]],
+        fakes=np.r_[frames["fakes"], frames["fakes"][-1:]],
+        extent=frames["extent"],
+    )
     assert main(["train", "--resume", str(run), "--steps", "8", "--no-progress", "--energy-frames", "2"]) == 0
     assert load_frames(run)["steps"].tolist() == [1, 2, 4, 6, 8]
     assert main(["energy", "surface", "--run", str(run), "--out", str(tmp_path / "s.png"), "--n", "50"]) == 0

@@ -95,9 +95,19 @@ def test_a_recalibration_error_restores_the_modes():
 
 
 def test_energy_frames_leave_a_dropout_run_bit_identical():
-    cfg = Config(dataset="toy:parabola", model="mlp", latent_dim=4, steps=40, batch_size=64, lr_g=1e-3, lr_d=1e-3,
-                 model_args={"n_layer_g": 2, "size_g": 32, "n_layer_d": 3, "size_d": 32, "dropout_d": True},
-                 log_every=50, sample_every=0, checkpoint_every=0).resolve()
+    cfg = Config(
+        dataset="toy:parabola",
+        model="mlp",
+        latent_dim=4,
+        steps=40,
+        batch_size=64,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        model_args={"n_layer_g": 2, "size_g": 32, "n_layer_d": 3, "size_d": 32, "dropout_d": True},
+        log_every=50,
+        sample_every=0,
+        checkpoint_every=0,
+    ).resolve()
     watched = Trainer(cfg, load_training_data(cfg))
     frames = EnergyFrames(every=5, resolution=8, n_points=10)
     watched.hooks.append(frames)

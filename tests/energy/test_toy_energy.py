@@ -19,8 +19,17 @@ from ebgan.energy import (
 )
 
 FAST = dict(
-    dataset="toy:8gaussians", model="mlp", model_args={"n_layer_g": 3, "size_g": 64, "n_layer_d": 3, "size_d": 64},
-    latent_dim=4, margin=0.2, batch_size=128, lr_g=1e-3, lr_d=1e-3, log_every=50, sample_every=0, checkpoint_every=0,
+    dataset="toy:8gaussians",
+    model="mlp",
+    model_args={"n_layer_g": 3, "size_g": 64, "n_layer_d": 3, "size_d": 64},
+    latent_dim=4,
+    margin=0.2,
+    batch_size=128,
+    lr_g=1e-3,
+    lr_d=1e-3,
+    log_every=50,
+    sample_every=0,
+    checkpoint_every=0,
 )
 
 
@@ -55,7 +64,10 @@ def test_untrained_model_fails_the_same_check():
     cfg = Config(steps=1, **FAST).resolve()
     trainer = Trainer(cfg, load_training_data(cfg))
     model = model_from_modules(trainer.D, trainer.objective, cfg, (2,))
-    assert not model.energies(make_toy("toy:8gaussians", 2000, seed=123)).mean() * 1.5 < model.energies(far_points()).mean()
+    assert (
+        not model.energies(make_toy("toy:8gaussians", 2000, seed=123)).mean() * 1.5
+        < model.energies(far_points()).mean()
+    )
 
 
 def test_loaded_energies_match_the_trainers_d_in_eval_mode(trained_run):
@@ -81,8 +93,9 @@ def test_frames_recorded_and_training_unchanged_by_the_hook(trained_run):
 
 def test_surface_plot_is_written(trained_run, tmp_path):
     folder, _ = trained_run
-    out = plot_surface(load_energy_model(folder), tmp_path / "s.png", real=make_toy("toy:8gaussians", 50).numpy(),
-                       resolution=24)
+    out = plot_surface(
+        load_energy_model(folder), tmp_path / "s.png", real=make_toy("toy:8gaussians", 50).numpy(), resolution=24
+    )
     assert out.stat().st_size > 1000
 
 

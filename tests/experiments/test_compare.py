@@ -1,6 +1,7 @@
 """ebgan.experiments: budgets, equal-budget runs as ordinary run folders, table, image, resume, dry run."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -33,8 +34,17 @@ def setup(tmp_path):
     for objective, values in PRESETS.items():
         common = {"image_size": 16, "channels": 1, "latent_dim": 8, "batch_size": 8, "log_every": 1}
         (presets / f"tiny-{objective}.yaml").write_text(yaml.safe_dump({**common, **values}))
-    return SimpleNamespace(dataset=f"folder:{images}", data_root=None, preset_dir=str(presets), preset_prefix="tiny",
-                           eval_n=16, no_eval=True, device="cpu", seeds=2, out=str(tmp_path / "cmp"))
+    return SimpleNamespace(
+        dataset=f"folder:{images}",
+        data_root=None,
+        preset_dir=str(presets),
+        preset_prefix="tiny",
+        eval_n=16,
+        no_eval=True,
+        device="cpu",
+        seeds=2,
+        out=str(tmp_path / "cmp"),
+    )
 
 
 def args_for(setup, **kw):
@@ -66,14 +76,14 @@ def test_step_budget_table_image_and_skip(setup, capsys):
     out = setup.out
     run = f"{out}/began/seed1"
     assert load_generator(run).latent_dim == 8  # an ordinary run folder
-    cfg = yaml.safe_load(open(f"{run}/config.yaml"))
+    cfg = yaml.safe_load(Path(f"{run}/config.yaml").read_text())
     assert cfg["seed"] == 1 and cfg["objective"] == "began"
-    assert "| began |" in open(f"{out}/results.md").read()
-    assert json.load(open(f"{out}/results.json"))["budget"] == "3 steps"
-    assert open(f"{out}/samples.png", "rb").read(4) == b"\x89PNG"
-    before = open(f"{run}/checkpoint.pt", "rb").read()
+    assert "| began |" in Path(f"{out}/results.md").read_text()
+    assert json.loads(Path(f"{out}/results.json").read_text())["budget"] == "3 steps"
+    assert Path(f"{out}/samples.png").read_bytes()[:4] == b"\x89PNG"
+    before = Path(f"{run}/checkpoint.pt").read_bytes()
     again = compare(args_for(setup, objectives="gan,began,ebgan", budget="3"), log=print)
-    assert open(f"{run}/checkpoint.pt", "rb").read() == before  # finished runs are skipped
+    assert Path(f"{run}/checkpoint.pt").read_bytes() == before  # finished runs are skipped
     assert "skipped" not in json.dumps(again["rows"])
     with pytest.raises(EbganError, match="budget"):
         compare(args_for(setup, objectives="gan", budget="5"))  # same folder, other budget
@@ -82,7 +92,7 @@ def test_step_budget_table_image_and_skip(setup, capsys):
 def test_wall_clock_budget_stops_cleanly(setup):
     args = args_for(setup, objectives="gan", budget="1s", seeds=1)
     results = compare(args)
-    record = json.load(open(f"{setup.out}/gan/seed0/budget.json"))
+    record = json.loads(Path(f"{setup.out}/gan/seed0/budget.json").read_text())
     assert record["finished"] and record["steps"] >= 1
     assert 1.0 <= record["train_seconds"] < 10.0
     assert results["runs"][0]["steps"] == record["steps"]
@@ -97,11 +107,12 @@ def test_interrupted_run_resumes_from_its_checkpoint(setup, monkeypatch):
         original(self, step)
         if step == 4:
             raise KeyboardInterrupt  # the process dies after step 4, before it is saved
+
     monkeypatch.setattr(BEGAN, "end_step", killed_at_4)
     args = args_for(setup, objectives="began", budget="6", seeds=1)
     with pytest.raises(KeyboardInterrupt):
         compare(args, checkpoint_seconds=0)  # a checkpoint after every step
-    record = json.load(open(f"{setup.out}/began/seed0/budget.json"))
+    record = json.loads(Path(f"{setup.out}/began/seed0/budget.json").read_text())
     assert record["steps"] == 3 and not record["finished"]
     monkeypatch.setattr(BEGAN, "end_step", original)
     lines = []
@@ -124,16 +135,54 @@ def test_scores_unavailable_is_reported_not_fatal(setup):
 
 
 def test_cli_errors(setup, capsys):
-    assert main(["compare", "--objectives", "gan,nope", "--budget", "2", "--out", setup.out,
-                 "--dataset", setup.dataset, "--preset-dir", setup.preset_dir, "--preset-prefix", "tiny"]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "--objectives",
+                "gan,nope",
+                "--budget",
+                "2",
+                "--out",
+                setup.out,
+                "--dataset",
+                setup.dataset,
+                "--preset-dir",
+                setup.preset_dir,
+                "--preset-prefix",
+                "tiny",
+            ]
+        )
+        == 2
+    )
     assert "nope" in capsys.readouterr().err
     assert main(["compare", "--objectives", "gan", "--budget", "soon", "--out", setup.out]) == 2
 
 
 def test_dry_run_lists_the_runs_and_writes_nothing(setup, capsys):
-    assert main(["compare", "--objectives", "gan,ebgan", "--budget", "3", "--seeds", "2", "--out", setup.out,
-                 "--dataset", setup.dataset, "--preset-dir", setup.preset_dir, "--preset-prefix", "tiny",
-                 "--dry-run"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--objectives",
+                "gan,ebgan",
+                "--budget",
+                "3",
+                "--seeds",
+                "2",
+                "--out",
+                setup.out,
+                "--dataset",
+                setup.dataset,
+                "--preset-dir",
+                setup.preset_dir,
+                "--preset-prefix",
+                "tiny",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and "tiny-ebgan-pt.yaml without the pull-away term" in lines[2]
     assert all("to train" in line for line in lines)
@@ -146,5 +195,8 @@ def test_shipped_presets_are_found_without_a_preset_dir(tmp_path):
     from ebgan.experiments.compare import plan
 
     runs = plan("fashion-mnist", "ebgan-pt,ebgan,wgan-gp", "10", tmp_path / "c")
-    assert [r["preset"] for r in runs] == ["fmnist-ebgan-pt.yaml", "fmnist-ebgan-pt.yaml without the pull-away term",
-                                           "fmnist-wgan-gp.yaml"]
+    assert [r["preset"] for r in runs] == [
+        "fmnist-ebgan-pt.yaml",
+        "fmnist-ebgan-pt.yaml without the pull-away term",
+        "fmnist-wgan-gp.yaml",
+    ]

@@ -85,21 +85,35 @@ def test_mnist_classifier_falls_back_to_the_test_split_and_says_so(mnist_test_on
 
 @pytest.mark.slow
 @pytest.mark.realdata("mnist:test")
-def test_offline_mnist_run_on_test_fit_is_scored_against_the_4000_heldout_images(mnist_test_only_root, no_datasets,
-                                                                                 tmp_path, capsys):
+def test_offline_mnist_run_on_test_fit_is_scored_against_the_4000_heldout_images(
+    mnist_test_only_root, no_datasets, tmp_path, capsys
+):
     from ebgan.train import Trainer
 
     root = mnist_test_only_root
     train_classifier("mnist", root, epochs=1, limit=300, log=lambda m: None)
-    cfg = Config(dataset="mnist", data_root=str(root), data_split="test-fit", model="mlp", steps=1, batch_size=8,
-                 model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
-                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    cfg = Config(
+        dataset="mnist",
+        data_root=str(root),
+        data_split="test-fit",
+        model="mlp",
+        steps=1,
+        batch_size=8,
+        model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+    ).resolve()
     data = load_training_data(cfg)
     assert data.shape == (6000, 1, 32, 32)
     Trainer(cfg, data, run_dir=tmp_path / "run").train(progress=False)
     code, out, _ = _eval(["--run", str(tmp_path / "run"), "--n", "100", "--json"], capsys)
     r = json.loads(out)
-    assert code == 0 and r["reference_split"] == "test-heldout" and r["reference"].startswith("mnist test-heldout split (4000")
+    assert (
+        code == 0
+        and r["reference_split"] == "test-heldout"
+        and r["reference"].startswith("mnist test-heldout split (4000")
+    )
     assert r["real_vs_real"]["description"].startswith("100 test-fit images")
 
 
@@ -129,14 +143,17 @@ def _eval(argv, capsys):
     return code, out, err
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing_key", "expected an array named 'images'"),
-    ("wrong_size", "expected (N, 1, 32, 32)"),
-    ("wrong_channels", "expected (N, 1, 32, 32)"),
-    ("float", "'images' must be uint8"),
-    ("empty_folder", "holds no image files"),
-    ("missing_file", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_key", "expected an array named 'images'"),
+        ("wrong_size", "expected (N, 1, 32, 32)"),
+        ("wrong_channels", "expected (N, 1, 32, 32)"),
+        ("float", "'images' must be uint8"),
+        ("empty_folder", "holds no image files"),
+        ("missing_file", "does not exist"),
+    ],
+)
 def test_eval_bad_input_is_one_clear_line(case, message, tmp_path, capsys):
     path = tmp_path / "s.npz"
     if case == "missing_key":
@@ -169,8 +186,9 @@ def test_eval_without_classifier_names_the_command_to_run(tmp_path, capsys, data
 
 
 def test_train_eval_every_without_classifier_fails_before_writing_anything(tmp_path, capsys):
-    code = main(["train", "--dataset", "fashion-mnist", "--eval-every", "10", "--steps", "20",
-                 "--out", str(tmp_path / "run")])
+    code = main(
+        ["train", "--dataset", "fashion-mnist", "--eval-every", "10", "--steps", "20", "--out", str(tmp_path / "run")]
+    )
     assert code != 0 and "ebgan classifier train --dataset fashion-mnist" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
@@ -188,8 +206,19 @@ def test_eval_json_has_every_key_and_is_deterministic(with_classifier, tmp_path,
     code, out, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv], capsys)
     assert code == 0 and len(out.strip().splitlines()) == 1
     r = json.loads(out)
-    for key in ("frechet", "kid", "is", "i_prime", "precision", "recall", "modes", "kl_uniform",
-                "feature_extractor", "n", "real_vs_real"):
+    for key in (
+        "frechet",
+        "kid",
+        "is",
+        "i_prime",
+        "precision",
+        "recall",
+        "modes",
+        "kl_uniform",
+        "feature_extractor",
+        "n",
+        "real_vs_real",
+    ):
         assert key in r, key
     assert r["n"] == 300 and r["frechet_name"] == "fid_fmnist_cls" and r["real_vs_real"]["n"] == 300
     # the samples' training split is unknown: the test split (disjoint from the classifier's train split), said so
@@ -207,8 +236,17 @@ def test_eval_json_has_every_key_and_is_deterministic(with_classifier, tmp_path,
 def test_eval_missing_inception_weights_path_is_an_error(with_classifier, tmp_path, capsys):
     root, _ = with_classifier
     np.savez(tmp_path / "s.npz", images=np.zeros((20, 1, 32, 32), np.uint8))
-    code, _, err = _eval(["--samples", str(tmp_path / "s.npz"), "--dataset", "fashion-mnist",
-                          "--inception-weights", str(tmp_path / "nope.pth")], capsys)
+    code, _, err = _eval(
+        [
+            "--samples",
+            str(tmp_path / "s.npz"),
+            "--dataset",
+            "fashion-mnist",
+            "--inception-weights",
+            str(tmp_path / "nope.pth"),
+        ],
+        capsys,
+    )
     assert code != 0 and "nope.pth does not exist" in err
 
 
@@ -219,8 +257,16 @@ def test_eval_hook_logs_scores_and_keeps_the_best_generator(with_classifier, tmp
     from ebgan.train.run_dir import read_metrics
 
     root, _ = with_classifier
-    cfg = Config(dataset="fashion-mnist", data_root=str(root), steps=4, batch_size=8, eval_every=2,
-                 log_every=2, sample_every=0, checkpoint_every=0).resolve()
+    cfg = Config(
+        dataset="fashion-mnist",
+        data_root=str(root),
+        steps=4,
+        batch_size=8,
+        eval_every=2,
+        log_every=2,
+        sample_every=0,
+        checkpoint_every=0,
+    ).resolve()
     trainer = Trainer(cfg, synthetic_images(64), run_dir=tmp_path / "run")
     trainer.hooks.append(EvalHook(cfg, tmp_path / "run", n=200))
     trainer.train(progress=False)

@@ -29,8 +29,19 @@ def tiny(tiny_idx):
 
 
 def config(root, **kw):
-    values = dict(dataset="tiny-digits", data_root=str(root), data_split="test-fit", model="mlp", model_args=SMALL,
-                  steps=3, batch_size=8, eval_every=1, log_every=1, sample_every=0, checkpoint_every=0)
+    values = dict(
+        dataset="tiny-digits",
+        data_root=str(root),
+        data_split="test-fit",
+        model="mlp",
+        model_args=SMALL,
+        steps=3,
+        batch_size=8,
+        eval_every=1,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+    )
     return Config(**{**values, **kw}).resolve()
 
 

@@ -27,8 +27,19 @@ def tiny(tiny_idx):
 
 
 def make_run(folder, root, split: str, **kw):
-    cfg = Config(dataset="tiny-digits", data_root=str(root), data_split=split, model="mlp", model_args=SMALL, steps=2,
-                 batch_size=8, log_every=1, sample_every=0, checkpoint_every=0, **kw).resolve()
+    cfg = Config(
+        dataset="tiny-digits",
+        data_root=str(root),
+        data_split=split,
+        model="mlp",
+        model_args=SMALL,
+        steps=2,
+        batch_size=8,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+        **kw,
+    ).resolve()
     trainer = Trainer(cfg, load_training_data(cfg), run_dir=folder)
     return cfg, trainer
 
@@ -108,7 +119,11 @@ def test_run_info_of_a_run_and_of_its_best(tiny, tmp_path):
     trainer.train(progress=False)
     info = run_info(tmp_path / "run")
     assert (info["dataset"], info["data_split"], info["data_root"], info["selected_on"]) == (
-        "tiny-digits", "test-fit", str(tiny), None)
+        "tiny-digits",
+        "test-fit",
+        str(tiny),
+        None,
+    )
     best = run_info(tmp_path / "run" / "best")
     assert best["data_split"] == "test-fit" and "own training images (test-fit" in best["selected_on"]
     r = evaluate_run_folder(tmp_path / "run" / "best", n=20)
@@ -138,8 +153,17 @@ def test_sampling_a_run_is_deterministic(tiny, tmp_path):
 
 
 def test_toy_runs_get_mode_coverage(tmp_path):
-    cfg = Config(dataset="toy:8gaussians", model="mlp", model_args=SMALL, latent_dim=2, steps=2, batch_size=16,
-                 log_every=1, sample_every=0, checkpoint_every=0).resolve()
+    cfg = Config(
+        dataset="toy:8gaussians",
+        model="mlp",
+        model_args=SMALL,
+        latent_dim=2,
+        steps=2,
+        batch_size=16,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+    ).resolve()
     Trainer(cfg, load_training_data(cfg), run_dir=tmp_path / "toy").train(progress=False)
     r = evaluate_run_folder(tmp_path / "toy", n=100)
     assert r["evaluation"] == "toy-modes" and r["n_modes"] == 8 and r["n_samples"] == 100

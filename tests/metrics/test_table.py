@@ -5,13 +5,27 @@ from __future__ import annotations
 from ebgan.metrics import format_result, format_table
 
 RESULT = {
-    "source": "run r (step 5, noise seed 0)", "n": 100, "reference": "mnist test-heldout split (4000 images)",
+    "source": "run r (step 5, noise seed 0)",
+    "n": 100,
+    "reference": "mnist test-heldout split (4000 images)",
     "reference_note": "disjoint from the generator's training images (test-fit) and the classifier's (test-fit)",
     "selection": "this generator was kept by --eval-every as the best on 6000 of the run's own training images",
-    "feature_extractor": "mnist_cls: ...", "frechet_name": "fid_mnist_cls", "kid_name": "kid_mnist_cls",
-    "frechet": 12.5, "kid": None, "modes": 9, "modes_of": 10, "histogram": [10] * 10,
-    "real_vs_real": {"frechet": 0.25, "kid": 0.00012, "modes": 10, "n": 100, "histogram": [10] * 10,
-                     "description": "100 test-fit images vs the test-heldout split"},
+    "feature_extractor": "mnist_cls: ...",
+    "frechet_name": "fid_mnist_cls",
+    "kid_name": "kid_mnist_cls",
+    "frechet": 12.5,
+    "kid": None,
+    "modes": 9,
+    "modes_of": 10,
+    "histogram": [10] * 10,
+    "real_vs_real": {
+        "frechet": 0.25,
+        "kid": 0.00012,
+        "modes": 10,
+        "n": 100,
+        "histogram": [10] * 10,
+        "description": "100 test-fit images vs the test-heldout split",
+    },
     "inception": {"available": False, "message": "Inception FID/KID skipped"},
 }
 
@@ -35,7 +49,14 @@ def test_without_selection_or_note_those_lines_are_absent():
 
 
 def test_toy_results():
-    toy = {"evaluation": "toy-modes", "modes": 7, "n_modes": 8, "min_samples": 20, "high_quality": 0.5,
-           "n_samples": 2500, "per_mode": [1] * 8}
+    toy = {
+        "evaluation": "toy-modes",
+        "modes": 7,
+        "n_modes": 8,
+        "min_samples": 20,
+        "high_quality": 0.5,
+        "n_samples": 2500,
+        "per_mode": [1] * 8,
+    }
     assert format_result(toy).startswith("modes captured: 7 of 8")
     assert "no known modes" in format_result({"evaluation": "toy-modes", "source": "run x"})

@@ -114,16 +114,44 @@ def as_plain_modules(net: nn.Module) -> nn.Module:
 
 
 G_KEYS = [  # checkpoints written before the fast layer must still load
-    "project.weight", "project.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
-    "blocks.1.running_mean", "blocks.1.running_var", "blocks.1.num_batches_tracked", "blocks.3.weight",
-    "blocks.3.bias", "blocks.4.weight", "blocks.4.bias", "blocks.4.running_mean", "blocks.4.running_var",
-    "blocks.4.num_batches_tracked", "blocks.6.weight", "blocks.6.bias",
+    "project.weight",
+    "project.bias",
+    "blocks.0.weight",
+    "blocks.0.bias",
+    "blocks.1.weight",
+    "blocks.1.bias",
+    "blocks.1.running_mean",
+    "blocks.1.running_var",
+    "blocks.1.num_batches_tracked",
+    "blocks.3.weight",
+    "blocks.3.bias",
+    "blocks.4.weight",
+    "blocks.4.bias",
+    "blocks.4.running_mean",
+    "blocks.4.running_var",
+    "blocks.4.num_batches_tracked",
+    "blocks.6.weight",
+    "blocks.6.bias",
 ]
 D_KEYS = [
-    "down.0.weight", "down.0.bias", "embed.weight", "embed.bias", "expand.0.weight", "expand.0.bias",
-    "expand.0.running_mean", "expand.0.running_var", "expand.0.num_batches_tracked", "expand.2.weight",
-    "expand.2.bias", "expand.3.weight", "expand.3.bias", "expand.3.running_mean", "expand.3.running_var",
-    "expand.3.num_batches_tracked", "up.weight", "up.bias",
+    "down.0.weight",
+    "down.0.bias",
+    "embed.weight",
+    "embed.bias",
+    "expand.0.weight",
+    "expand.0.bias",
+    "expand.0.running_mean",
+    "expand.0.running_var",
+    "expand.0.num_batches_tracked",
+    "expand.2.weight",
+    "expand.2.bias",
+    "expand.3.weight",
+    "expand.3.bias",
+    "expand.3.running_mean",
+    "expand.3.running_var",
+    "expand.3.num_batches_tracked",
+    "up.weight",
+    "up.bias",
 ]
 
 
@@ -160,4 +188,4 @@ def test_seed32_networks_match_plain_form():
         recon, emb = d_net(g_net(z))
         (recon.square().sum() + emb.square().sum()).backward()
     for (name, p), p_ref in zip(G.named_parameters(), G_ref.parameters()):
-        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-7, atol=1e-9, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-7, atol=1e-9, msg=lambda m, name=name: f"{name}: {m}")

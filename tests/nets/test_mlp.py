@@ -20,11 +20,13 @@ def test_layer_counts_and_widths_follow_the_papers_grid(n_layer_g, n_layer_d):
     args = {"n_layer_g": n_layer_g, "size_g": 40, "n_layer_d": n_layer_d, "size_d": 24}
     G = build_generator("mlp", 10, (1, 28, 28), args)
     D = build_discriminator("mlp", "autoencoder", (1, 28, 28), args)
-    assert [(l.in_features, l.out_features) for l in linears(G)] == (
-        [(10, 40)] + [(40, 40)] * (n_layer_g - 2) + [(40, 784)])
+    assert [(layer.in_features, layer.out_features) for layer in linears(G)] == (
+        [(10, 40)] + [(40, 40)] * (n_layer_g - 2) + [(40, 784)]
+    )
     # D: n_layer_d linear layers in all, the encoder's n_layer_d - 1 of width size_d, one back to the image
-    assert [(l.in_features, l.out_features) for l in linears(D)] == (
-        [(784, 24)] + [(24, 24)] * (n_layer_d - 2) + [(24, 784)])
+    assert [(layer.in_features, layer.out_features) for layer in linears(D)] == (
+        [(784, 24)] + [(24, 24)] * (n_layer_d - 2) + [(24, 784)]
+    )
     x = G(torch.randn(6, 10))
     recon, embedding = D(x)
     assert x.shape == recon.shape == (6, 1, 28, 28) and embedding.shape == (6, 24)
@@ -52,6 +54,6 @@ def test_initialisation_std_is_the_configured_one():
     G = build_generator("mlp", 100, (1, 28, 28), {"n_layer_g": 2, "size_g": 800, "init_std_g": 0.02})
     D = build_discriminator("mlp", "autoencoder", (1, 28, 28), {"size_d": 800, "init_std_d": 0.002})
     for net, std in ((G, 0.02), (D, 0.002)):
-        w = torch.cat([l.weight.flatten() for l in linears(net)])
+        w = torch.cat([layer.weight.flatten() for layer in linears(net)])
         # the sample std of n normal draws has a standard error of about std / sqrt(2n)
         assert abs(w.std().item() - std) < 6 * std / math.sqrt(2 * w.numel())

@@ -52,8 +52,9 @@ def tiny():
 
 
 def test_a_registered_family_trains_and_takes_its_options(tiny):
-    cfg = Config(model="test-tiny", model_args={"hidden": 4}, image_size=16, latent_dim=4, batch_size=8,
-                 steps=2).resolve()
+    cfg = Config(
+        model="test-tiny", model_args={"hidden": 4}, image_size=16, latent_dim=4, batch_size=8, steps=2
+    ).resolve()
     trainer = Trainer(cfg, synthetic_images(32, size=16))
     assert trainer.D.enc.out_features == 4
     trainer.train(progress=False)

@@ -60,9 +60,18 @@ def test_bad_options_are_refused():
 
 def _cfg(**kw):
     base = dict(
-        objective="began", model="dcgan", model_args={"width_g": 8, "width_d": 8, "embedding_dim": 4},
-        image_size=16, latent_dim=8, batch_size=8, steps=6, lambda_k=0.05, device="cpu",
-        log_every=1, sample_every=0, checkpoint_every=0,
+        objective="began",
+        model="dcgan",
+        model_args={"width_g": 8, "width_d": 8, "embedding_dim": 4},
+        image_size=16,
+        latent_dim=8,
+        batch_size=8,
+        steps=6,
+        lambda_k=0.05,
+        device="cpu",
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
     )
     return Config(**{**base, **kw}).resolve()
 

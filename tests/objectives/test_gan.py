@@ -89,8 +89,18 @@ def test_mlp_critic_shape_and_dropout():
 @pytest.mark.parametrize("gan_loss", ["non-saturating", "minimax"])
 def test_smoke_run(objective, model, args, gan_loss):
     cfg = Config(
-        objective=objective, model=model, model_args=args, gan_loss=gan_loss, image_size=16, latent_dim=8,
-        batch_size=8, steps=3, device="cpu", log_every=1, sample_every=0, checkpoint_every=0,
+        objective=objective,
+        model=model,
+        model_args=args,
+        gan_loss=gan_loss,
+        image_size=16,
+        latent_dim=8,
+        batch_size=8,
+        steps=3,
+        device="cpu",
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
     ).resolve()
     trainer = Trainer(cfg, synthetic_images(32, size=16))
     before = [p.clone() for p in trainer.G.parameters()]

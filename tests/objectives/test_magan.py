@@ -61,8 +61,17 @@ def test_needs_pretraining():
 
 def _cfg(**kw):
     base = dict(
-        objective="magan", model="dcgan", model_args={"width_g": 8, "width_d": 8}, pretrain_steps=5,
-        image_size=16, latent_dim=8, batch_size=8, steps=10, device="cpu", log_every=1, sample_every=0,
+        objective="magan",
+        model="dcgan",
+        model_args={"width_g": 8, "width_d": 8},
+        pretrain_steps=5,
+        image_size=16,
+        latent_dim=8,
+        batch_size=8,
+        steps=10,
+        device="cpu",
+        log_every=1,
+        sample_every=0,
         checkpoint_every=0,
     )
     return Config(**{**base, **kw}).resolve()

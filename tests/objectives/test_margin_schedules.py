@@ -31,9 +31,19 @@ def test_bad_schedules_are_refused():
 
 def _cfg(**kw):
     base = dict(
-        objective="ebgan-pt", margin_schedule="auto", pretrain_steps=10, image_size=16, latent_dim=8,
-        model="dcgan", model_args={"width_g": 8, "width_d": 8}, batch_size=8, steps=6, device="cpu",
-        log_every=1, sample_every=0, checkpoint_every=0,
+        objective="ebgan-pt",
+        margin_schedule="auto",
+        pretrain_steps=10,
+        image_size=16,
+        latent_dim=8,
+        model="dcgan",
+        model_args={"width_g": 8, "width_d": 8},
+        batch_size=8,
+        steps=6,
+        device="cpu",
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
     )
     return Config(**{**base, **kw}).resolve()
 

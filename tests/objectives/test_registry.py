@@ -47,8 +47,16 @@ def lsgan():
 
 
 def test_a_new_objective_trains_from_its_own_options(lsgan):
-    cfg = Config(objective="test-lsgan", target=0.5, model="mlp", image_size=16, latent_dim=4, batch_size=8, steps=2,
-                 model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16}).resolve()
+    cfg = Config(
+        objective="test-lsgan",
+        target=0.5,
+        model="mlp",
+        image_size=16,
+        latent_dim=4,
+        batch_size=8,
+        steps=2,
+        model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+    ).resolve()
     assert cfg.options == {"target": 0.5}
     trainer = Trainer(cfg, synthetic_images(32, size=16))
     assert isinstance(trainer.objective, LeastSquares) and trainer.objective.target == 0.5

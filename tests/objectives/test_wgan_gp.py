@@ -87,8 +87,18 @@ def test_batchnorm_critic_is_refused():
 )
 def test_smoke_run(model, args):
     cfg = Config(
-        objective="wgan-gp", model=model, model_args=args, n_critic=2, image_size=16, latent_dim=8,
-        batch_size=8, steps=2, device="cpu", log_every=1, sample_every=0, checkpoint_every=0,
+        objective="wgan-gp",
+        model=model,
+        model_args=args,
+        n_critic=2,
+        image_size=16,
+        latent_dim=8,
+        batch_size=8,
+        steps=2,
+        device="cpu",
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
     ).resolve()
     data = synthetic_images(32, size=16)
     trainer = Trainer(cfg, data)

@@ -28,12 +28,15 @@ def test_round_trip(tmp_path):
     assert got["step"] == 7 and torch.equal(got["w"], state["w"])
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no checkpoint at"),
-    (b"not a checkpoint", "cannot read checkpoint"),
-    ([1, 2, 3], "is not an ebgan checkpoint"),
-    ({"format": 999}, "is not an ebgan checkpoint of format"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no checkpoint at"),
+        (b"not a checkpoint", "cannot read checkpoint"),
+        ([1, 2, 3], "is not an ebgan checkpoint"),
+        ({"format": 999}, "is not an ebgan checkpoint of format"),
+    ],
+)
 def test_what_is_not_a_checkpoint_is_named(tmp_path, content, message):
     path = tmp_path / "c.pt"
     if isinstance(content, bytes):

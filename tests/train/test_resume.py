@@ -10,8 +10,14 @@ from ebgan.train import Trainer
 
 def _cfg(**kw):
     base = dict(
-        dataset="folder:unused", steps=6, batch_size=16, log_every=1, sample_every=0, checkpoint_every=0,
-        latent_dim=8, device="cpu",
+        dataset="folder:unused",
+        steps=6,
+        batch_size=16,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+        latent_dim=8,
+        device="cpu",
     )
     return Config(**{**base, **kw}).resolve()
 

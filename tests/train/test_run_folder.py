@@ -20,8 +20,19 @@ from ebgan.objectives import EBGANPT
 from ebgan.train import Trainer
 from ebgan.train.trainer import Diverged
 
-TOY = ["--dataset", "toy:parabola", "--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
-       "--batch-size", "16", "--log-every", "1", "--no-progress"]
+TOY = [
+    "--dataset",
+    "toy:parabola",
+    "--model",
+    "mlp",
+    "--model-args",
+    "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
+    "--batch-size",
+    "16",
+    "--log-every",
+    "1",
+    "--no-progress",
+]
 
 
 def toy(out, *extra, resume=False):
@@ -39,8 +50,19 @@ def steps_logged(folder):
 
 def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path, capsys):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ebgan", "train", "--out", str(run), *TOY, "--steps", "1000000",
-           "--checkpoint-every", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ebgan",
+        "train",
+        "--out",
+        str(run),
+        *TOY,
+        "--steps",
+        "1000000",
+        "--checkpoint-every",
+        "0",
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.time() + 120
@@ -108,8 +130,9 @@ def test_divergence_stops_at_the_first_bad_step_keeping_the_last_good_checkpoint
         return loss, m
 
     monkeypatch.setattr(EBGANPT, "generator_loss", nan_at_third)
-    cfg = Config(image_size=16, latent_dim=4, batch_size=8, steps=6, log_every=5, checkpoint_every=2,
-                 sample_every=0).resolve()
+    cfg = Config(
+        image_size=16, latent_dim=4, batch_size=8, steps=6, log_every=5, checkpoint_every=2, sample_every=0
+    ).resolve()
     trainer = Trainer(cfg, synthetic_images(32, size=16), run_dir=tmp_path / "run")
     with pytest.raises(Diverged, match="diverged at step 3: loss_g = nan; the last good checkpoint \\(step 2\\)"):
         trainer.train(progress=False)

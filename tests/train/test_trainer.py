@@ -7,14 +7,22 @@ import signal
 
 import pytest
 import torch
+from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.objectives.base import Objective
 from ebgan.train import Stopped, Trainer
-from tests.conftest import synthetic_images
 
-FAST = dict(model="mlp", model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16}, image_size=16,
-            latent_dim=4, batch_size=8, log_every=1, sample_every=0, checkpoint_every=0)
+FAST = dict(
+    model="mlp",
+    model_args={"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+    image_size=16,
+    latent_dim=4,
+    batch_size=8,
+    log_every=1,
+    sample_every=0,
+    checkpoint_every=0,
+)
 
 
 class Recorder(Objective):
@@ -53,10 +61,30 @@ def test_d_steps_then_one_g_step_on_the_last_fake_and_epoch_ends():
     d_before = [p.clone() for p in trainer.D.parameters()]
     trainer.train(progress=False)
     # 40 images, batch 8: 5 batches per epoch; 3 D batches per iteration -> epochs end after batches 5, 10
-    assert rec.calls == ["D", "D", "D", "G", "end1",
-                         "D", "D", "epoch0", "D", "G", "end2",  # 5th batch: epoch 0 ends
-                         "D", "D", "D", "G", "end3",
-                         "D", "epoch1", "D", "D", "G", "end4"]  # 10th batch: epoch 1 ends
+    assert rec.calls == [
+        "D",
+        "D",
+        "D",
+        "G",
+        "end1",
+        "D",
+        "D",
+        "epoch0",
+        "D",
+        "G",
+        "end2",  # 5th batch: epoch 0 ends
+        "D",
+        "D",
+        "D",
+        "G",
+        "end3",
+        "D",
+        "epoch1",
+        "D",
+        "D",
+        "G",
+        "end4",
+    ]  # 10th batch: epoch 1 ends
     assert trainer.batches.position == (12 - 10) * 8 and trainer.batches.epoch == 2  # 2 batches into epoch 2
     assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
 

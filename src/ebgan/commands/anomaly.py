@@ -37,16 +37,29 @@ RUN_FOLDER_ONLY = ("sample_every", "checkpoint_every")  # only with --runs-dir
 
 
 def register(sub) -> None:
-    p = sub.add_parser("anomaly", help="one-class anomaly detection: EBGAN energy vs autoencoder (AUROC, AUPRC)",
-                       description=__doc__)
+    p = sub.add_parser(
+        "anomaly", help="one-class anomaly detection: EBGAN energy vs autoencoder (AUROC, AUPRC)", description=__doc__
+    )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--normal-class", type=int, action="append", metavar="K",
-                       help="class to treat as normal (repeat for several settings)")
+    which.add_argument(
+        "--normal-class",
+        type=int,
+        action="append",
+        metavar="K",
+        help="class to treat as normal (repeat for several settings)",
+    )
     which.add_argument("--all-classes", action="store_true", help="every class in turn, one table")
-    which.add_argument("--cross", metavar="DATASET",
-                       help="train on all of --dataset, score DATASET's test split as anomalies (e.g. mnist)")
-    p.add_argument("--protocol", choices=("one", "all-but-one"), default="one",
-                   help="'one': train on class K only; 'all-but-one': train on every class but K (K is the anomaly)")
+    which.add_argument(
+        "--cross",
+        metavar="DATASET",
+        help="train on all of --dataset, score DATASET's test split as anomalies (e.g. mnist)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("one", "all-but-one"),
+        default="one",
+        help="'one': train on class K only; 'all-but-one': train on every class but K (K is the anomaly)",
+    )
     p.add_argument("--config", metavar="PRESET", help=PRESET_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--runs-dir", help="also keep each trained model as a run folder here (for ebgan energy ...)")
@@ -62,14 +75,19 @@ def resolve_config(args) -> Config:
         preset = load_preset(args.config)
         ignored = sorted(k for k in NOT_USED if k in preset)
         if ignored:
-            print(f"note: ebgan anomaly ignores {', '.join(ignored)} from {args.config} (the protocol sets the "
-                  "splits; models are scored once, at the end)", file=sys.stderr)
+            print(
+                f"note: ebgan anomaly ignores {', '.join(ignored)} from {args.config} (the protocol sets the "
+                "splits; models are scored once, at the end)",
+                file=sys.stderr,
+            )
         values.update({k: v for k, v in preset.items() if k not in NOT_USED})
     flags = config_overrides(args)
     given = [k for k in RUN_FOLDER_ONLY if k in flags]
     if given and not args.runs_dir:
-        raise EbganError(f"{', '.join('--' + k.replace('_', '-') for k in given)} only matter with --runs-dir "
-                         "(without it no run folder is written); add --runs-dir DIR or drop them")
+        raise EbganError(
+            f"{', '.join('--' + k.replace('_', '-') for k in given)} only matter with --runs-dir "
+            "(without it no run folder is written); add --runs-dir DIR or drop them"
+        )
     values.update(flags)
     cfg = Config.from_dict(values, "anomaly").resolve()
     if cfg.dataset.startswith("toy:"):

@@ -17,8 +17,11 @@ def register(sub) -> None:
     p = sub.add_parser("classifier", help="the feature classifiers used by 'ebgan eval'", description=__doc__)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = actions.add_parser("train", help="train and cache the classifier for a dataset (once)")
-    t.add_argument("--dataset", required=True, help="a dataset with evaluation 'classifier' in the registry "
-                   "(mnist, fashion-mnist, ...)")
+    t.add_argument(
+        "--dataset",
+        required=True,
+        help="a dataset with evaluation 'classifier' in the registry (mnist, fashion-mnist, ...)",
+    )
     t.add_argument("--data-root", help="folder with one sub-folder per dataset (else EBGAN_DATA, ...)")
     t.add_argument("--epochs", type=int, default=4)
     t.add_argument("--seed", type=int, default=0)
@@ -51,11 +54,19 @@ def run_train(args) -> int:
         )
     if args.threads:
         torch.set_num_threads(args.threads)
-    meta = train_classifier(args.dataset, args.data_root, epochs=args.epochs, seed=args.seed, limit=args.limit,
-                            log=lambda m: print(m, flush=True))
-    print(f"{meta['name']}: held-out accuracy {meta['test_accuracy']:.4f} ({meta['split_note']}: "
-          f"{meta['n_train']} training, {meta['n_test']} test images); "
-          f"{meta['feature_dim']}-d features; {meta['train_seconds']} s; cached in {classifier_dir(args.dataset)}")
+    meta = train_classifier(
+        args.dataset,
+        args.data_root,
+        epochs=args.epochs,
+        seed=args.seed,
+        limit=args.limit,
+        log=lambda m: print(m, flush=True),
+    )
+    print(
+        f"{meta['name']}: held-out accuracy {meta['test_accuracy']:.4f} ({meta['split_note']}: "
+        f"{meta['n_train']} training, {meta['n_test']} test images); "
+        f"{meta['feature_dim']}-d features; {meta['train_seconds']} s; cached in {classifier_dir(args.dataset)}"
+    )
     return 0
 
 

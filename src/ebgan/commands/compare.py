@@ -15,8 +15,12 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="train objectives for equal time or steps and compare their scores",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "compare",
+        help="train objectives for equal time or steps and compare their scores",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--dataset", default="fashion-mnist", help="dataset for every run")
     p.add_argument("--data-root", help="folder with one sub-folder per dataset")
     p.add_argument("--objectives", default="ebgan-pt,ebgan,began,dcgan,wgan-gp,gan", help="comma-separated")
@@ -36,9 +40,17 @@ def run(args) -> int:
     from ebgan.experiments.compare import compare, plan
     from ebgan.train import Stopped
 
-    where = dict(dataset=args.dataset, objectives=args.objectives, budget=args.budget, out=args.out, seeds=args.seeds,
-                 data_root=args.data_root, preset_dir=args.preset_dir, preset_prefix=args.preset_prefix,
-                 device=args.device)
+    where = dict(
+        dataset=args.dataset,
+        objectives=args.objectives,
+        budget=args.budget,
+        out=args.out,
+        seeds=args.seeds,
+        data_root=args.data_root,
+        preset_dir=args.preset_dir,
+        preset_prefix=args.preset_prefix,
+        device=args.device,
+    )
     if args.dry_run:
         for r in plan(**where):
             state = "finished" if r["finished"] else "to train"

@@ -68,7 +68,9 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset[str] = fro
         if f.name in skip or f.name not in FIELD_TYPES:
             continue
         text = _model_args_help() if f.name == "model_args" else f.metadata["help"]
-        _add(group, f.name, FIELD_TYPES[f.name][0], f"{text} (default: {f.default if f.name != 'model_args' else '{}'})")
+        _add(
+            group, f.name, FIELD_TYPES[f.name][0], f"{text} (default: {f.default if f.name != 'model_args' else '{}'})"
+        )
     options = parser.add_argument_group("objective options (each is refused by the objectives that do not use it)")
     for key, owners in all_options().items():
         if key in skip:

@@ -1,9 +1,9 @@
 """``ebgan energy``: look at and use a run's energy function D(x).
 
-  surface    heat map of D over the plane for a 2-D toy run, real and generated points on top
-             (record frames over training with ``ebgan train --energy-frames N``)
-  score      energy of each image (files, folders, .npz) or toy point (.npz 'points')
-  histogram  energies of real test images, generated images and another dataset's images
+surface    heat map of D over the plane for a 2-D toy run, real and generated points on top
+           (record frames over training with ``ebgan train --energy-frames N``)
+score      energy of each image (files, folders, .npz) or toy point (.npz 'points')
+histogram  energies of real test images, generated images and another dataset's images
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from ebgan.files import write_json, write_text
 
 
 def register(sub) -> None:
-    p = sub.add_parser("energy", help="energy surfaces, image scores and histograms from a run's D", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "energy",
+        help="energy surfaces, image scores and histograms from a run's D",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     esub = p.add_subparsers(dest="energy_command", required=True, metavar="SUBCOMMAND")
 
     s = esub.add_parser("surface", help="energy heat map of a 2-D toy run (+ a strip of frames if recorded)")
@@ -35,8 +39,11 @@ def register(sub) -> None:
     c = esub.add_parser("score", help="energy of each image or point")
     c.add_argument("--run", required=True, help="run folder")
     c.add_argument("inputs", nargs="+", help="image files, folders of images, or .npz files (uint8 'images')")
-    c.add_argument("--fit", choices=("pad", "resize"),
-                   help="bring images of another size to the run's size this way (default: refuse other sizes)")
+    c.add_argument(
+        "--fit",
+        choices=("pad", "resize"),
+        help="bring images of another size to the run's size this way (default: refuse other sizes)",
+    )
     c.add_argument("--out", help="write scores to a .csv or .json file instead of printing them")
     c.add_argument("--batch-size", type=int, default=500)
     c.add_argument("--device", default="cpu")
@@ -57,9 +64,13 @@ def register(sub) -> None:
 
 
 def _bn_flags(p) -> None:
-    p.add_argument("--bn-stats", choices=("train", "saved"), default="train",
-                   help="D's BatchNorm statistics: 'train' recomputes them on the run's training data for its final "
-                        "weights (default; the saved running averages trail them), 'saved' uses the checkpoint's")
+    p.add_argument(
+        "--bn-stats",
+        choices=("train", "saved"),
+        default="train",
+        help="D's BatchNorm statistics: 'train' recomputes them on the run's training data for its final "
+        "weights (default; the saved running averages trail them), 'saved' uses the checkpoint's",
+    )
 
 
 def load_model(args, check=None):
@@ -76,8 +87,10 @@ def load_model(args, check=None):
 
 def _need_toy(model) -> None:
     if not model.is_toy:
-        raise EbganError(f"{model.cfg.dataset} run: energy surfaces need a toy:NAME run. "
-                         "For images use 'ebgan energy score' or 'ebgan energy histogram'")
+        raise EbganError(
+            f"{model.cfg.dataset} run: energy surfaces need a toy:NAME run. "
+            "For images use 'ebgan energy score' or 'ebgan energy histogram'"
+        )
 
 
 def _need_images(model) -> None:
@@ -117,8 +130,11 @@ def run_score(args) -> int:
         raise EbganError(f"{args.run} is a 2-D toy run: score an .npz with float 'points' (N, 2), not images")
     if not model.is_toy:
         items = [fit_to(t, model.input_shape[-1], args.fit) for t in items]
-        bad = [(n, tuple(t.shape[1:])) for n, t in zip(_first_names(names, items), items)
-               if tuple(t.shape[1:]) != model.input_shape]
+        bad = [
+            (n, tuple(t.shape[1:]))
+            for n, t in zip(_first_names(names, items), items)
+            if tuple(t.shape[1:]) != model.input_shape
+        ]
         if bad:
             name, shape = bad[0]
             raise EbganError(
@@ -165,8 +181,9 @@ def run_histogram(args) -> int:
     if args.n < 2:
         raise EbganError(f"--n must be at least 2, got {args.n}")
     model = load_model(args, check=_need_images)
-    summary = energy_histogram(model, args.run, args.out, n=args.n, other=args.other, data_root=args.data_root,
-                               device=args.device)
+    summary = energy_histogram(
+        model, args.run, args.out, n=args.n, other=args.other, data_root=args.data_root, device=args.device
+    )
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -19,15 +19,19 @@ from ebgan.errors import EbganError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="score samples (Frechet/KID on classifier features, IS, I', P/R, modes)",
-                       description=__doc__)
+    p = sub.add_parser(
+        "eval", help="score samples (Frechet/KID on classifier features, IS, I', P/R, modes)", description=__doc__
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run folder (or RUN/best) whose exported generator is sampled")
     src.add_argument("--samples", help="samples.npz (uint8 'images', N x C x H x W) or a folder of PNG files")
     p.add_argument("--dataset", help="dataset the samples imitate (default for --run: the run's dataset)")
-    p.add_argument("--data-split", metavar="SPLIT",
-                   help=f"--samples: the split their generator trained on ({', '.join(SPLITS)}), to score against "
-                        "a reference disjoint from it (default: unknown, not checked); --run reads the run's config")
+    p.add_argument(
+        "--data-split",
+        metavar="SPLIT",
+        help=f"--samples: the split their generator trained on ({', '.join(SPLITS)}), to score against "
+        "a reference disjoint from it (default: unknown, not checked); --run reads the run's config",
+    )
     p.add_argument("--data-root", help="folder with one sub-folder per dataset (else the run's, EBGAN_DATA, ...)")
     p.add_argument("--n", type=int, help="samples to score (--run: default 10000; --samples: default all)")
     p.add_argument("--seed", type=int, default=0, help="noise seed for --run, and the seed of KID subsets")
@@ -51,8 +55,14 @@ def run(args) -> int:
         if not args.dataset:
             raise EbganError("--samples needs --dataset (which real data the samples imitate), e.g. --dataset mnist")
         evaluator_for(args.dataset)  # unknown dataset: fail before reading the samples
-        result = evaluate_samples(read_sample_images(args.samples), args.dataset, data_split=args.data_split, n=args.n,
-                                  source=f"samples {args.samples}", **common)
+        result = evaluate_samples(
+            read_sample_images(args.samples),
+            args.dataset,
+            data_split=args.data_split,
+            n=args.n,
+            source=f"samples {args.samples}",
+            **common,
+        )
     seconds = time.perf_counter() - t0
     if args.json:
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
@@ -61,4 +71,3 @@ def run(args) -> int:
         print(format_result(result))
         print(f"evaluated in {seconds:.1f} s")
     return 0
-

@@ -18,7 +18,8 @@ def run(args) -> int:
     found = presets()
     width = max(map(len, found))
     for name in sorted(found):
-        first = next((line.lstrip("# ").strip() for line in found[name].read_text().splitlines()
-                      if line.startswith("#")), "")
+        first = next(
+            (line.lstrip("# ").strip() for line in found[name].read_text().splitlines() if line.startswith("#")), ""
+        )
         print(f"{name:<{width}}  {first}")
     return 0

@@ -21,8 +21,13 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN up to --steps (which may be raised)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--energy-frames", type=int, default=0, metavar="N",
-                   help="2-D toy runs: record D's energy surface every N steps for 'ebgan energy surface' (0: off)")
+    p.add_argument(
+        "--energy-frames",
+        type=int,
+        default=0,
+        metavar="N",
+        help="2-D toy runs: record D's energy surface every N steps for 'ebgan energy surface' (0: off)",
+    )
     add_config_flags(p)
     p.set_defaults(func=run)
 
@@ -55,8 +60,9 @@ def energy_frames_hook(cfg: Config, every: int):
     if every < 0:
         raise EbganError(f"--energy-frames must be >= 0, got {every}")
     if not is_toy(cfg.dataset):
-        raise EbganError(f"energy frames are drawn on the plane: --energy-frames needs a toy:NAME dataset, "
-                         f"not {cfg.dataset!r}")
+        raise EbganError(
+            f"energy frames are drawn on the plane: --energy-frames needs a toy:NAME dataset, not {cfg.dataset!r}"
+        )
     return EnergyFrames(every)
 
 

@@ -43,7 +43,11 @@ def load_training_data(cfg):
     if is_toy(cfg.dataset):
         return make_toy(cfg.dataset, seed=cfg.seed)
     data = load_images(
-        cfg.dataset, split=cfg.data_split, data_root=cfg.data_root,
-        image_size=cfg.image_size, fit=cfg.fit, channels=cfg.channels,
+        cfg.dataset,
+        split=cfg.data_split,
+        data_root=cfg.data_root,
+        image_size=cfg.image_size,
+        fit=cfg.fit,
+        channels=cfg.channels,
     )
     return data.images

@@ -48,17 +48,23 @@ class DatasetSpec:
             if not ok:
                 raise EbganError(f"dataset spec {self.name!r}: {what}")
 
-        need(bool(self.name) and ":" not in self.name, "the name must be non-empty and contain no ':' "
-             "(folder: and toy: are prefixes)")
+        need(
+            bool(self.name) and ":" not in self.name,
+            "the name must be non-empty and contain no ':' (folder: and toy: are prefixes)",
+        )
         need(self.loader in LOADERS, f"loader must be one of {LOADERS}, got {self.loader!r}")
         need(self.evaluation in EVALUATIONS, f"evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}")
         need(self.channels in (None, 1, 3), f"channels must be 1, 3 or None, got {self.channels!r}")
-        need(not self.class_names or len(self.class_names) == self.num_classes,
-             f"{len(self.class_names)} class names for {self.num_classes} classes")
+        need(
+            not self.class_names or len(self.class_names) == self.num_classes,
+            f"{len(self.class_names)} class names for {self.num_classes} classes",
+        )
         if self.evaluation == "classifier":
-            need(self.loader == "idx" and self.channels is not None and self.num_classes >= 2 and bool(self.score_name),
-                 "evaluation 'classifier' needs an idx dataset with channels, >= 2 classes and a score_name "
-                 "(or set evaluation='none')")
+            need(
+                self.loader == "idx" and self.channels is not None and self.num_classes >= 2 and bool(self.score_name),
+                "evaluation 'classifier' needs an idx dataset with channels, >= 2 classes and a score_name "
+                "(or set evaluation='none')",
+            )
 
     @property
     def labels(self) -> list[str]:
@@ -82,8 +88,10 @@ def register_dataset(spec: DatasetSpec, replace: bool = False) -> DatasetSpec:
         raise EbganError(f"dataset {spec.name!r} is already registered; pass replace=True to change it")
     score_owner = {s.score_name: s.name for s in _REGISTRY.values() if s.score_name and s.name != spec.name}
     if spec.score_name in score_owner:
-        raise EbganError(f"score name {spec.score_name!r} is taken by {score_owner[spec.score_name]!r}; "
-                         "scores of two datasets must not share a name")
+        raise EbganError(
+            f"score name {spec.score_name!r} is taken by {score_owner[spec.score_name]!r}; "
+            "scores of two datasets must not share a name"
+        )
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -104,14 +112,16 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name.startswith("folder:"):
-        return DatasetSpec(name="folder", loader="folder", channels=None, native_size=None,
-                           evaluation="none", idx_files=())
+        return DatasetSpec(
+            name="folder", loader="folder", channels=None, native_size=None, evaluation="none", idx_files=()
+        )
     if name.startswith("toy:"):
         from ebgan.data.toy import toy_key
 
         toy_key(name)  # unknown toy: its own error lists the toys
-        return DatasetSpec(name="toy", loader="toy", channels=None, native_size=None, evaluation="toy-modes",
-                           idx_files=())
+        return DatasetSpec(
+            name="toy", loader="toy", channels=None, native_size=None, evaluation="toy-modes", idx_files=()
+        )
     known = registered_datasets()
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
@@ -133,13 +143,33 @@ class ClassNames(Mapping):
         return len(_REGISTRY)
 
 
-register_dataset(DatasetSpec(
-    "mnist", torchvision="MNIST", num_classes=10, class_names=tuple(str(i) for i in range(10)),
-    score_name="mnist_cls",
-))
-register_dataset(DatasetSpec(
-    "fashion-mnist", torchvision="FashionMNIST", num_classes=10,
-    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                 "Ankle boot"),
-    score_name="fmnist_cls", system_package="dataset-fashion-mnist",
-))
+register_dataset(
+    DatasetSpec(
+        "mnist",
+        torchvision="MNIST",
+        num_classes=10,
+        class_names=tuple(str(i) for i in range(10)),
+        score_name="mnist_cls",
+    )
+)
+register_dataset(
+    DatasetSpec(
+        "fashion-mnist",
+        torchvision="FashionMNIST",
+        num_classes=10,
+        class_names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        score_name="fmnist_cls",
+        system_package="dataset-fashion-mnist",
+    )
+)

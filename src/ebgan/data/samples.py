@@ -56,13 +56,17 @@ def read_sample_images(path: str | Path) -> torch.Tensor:
     if p.is_dir():
         files = image_files(p)
         if not files:
-            raise EbganError(f"{p} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}); pass a folder "
-                             "written by 'ebgan sample --format png' or an .npz")
+            raise EbganError(
+                f"{p} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}); pass a folder "
+                "written by 'ebgan sample --format png' or an .npz"
+            )
         images = [read_image(f) for f in files]
         odd = next((f for f, im in zip(files, images) if im.shape != images[0].shape), None)
         if odd is not None:
-            raise EbganError(f"{odd} is {tuple(read_image(odd).shape)} but {files[0].name} is "
-                             f"{tuple(images[0].shape)}; all images must share one size and channel count")
+            raise EbganError(
+                f"{odd} is {tuple(read_image(odd).shape)} but {files[0].name} is "
+                f"{tuple(images[0].shape)}; all images must share one size and channel count"
+            )
         return torch.stack(images)
     if p.is_file() and p.suffix.lower() == ".npz":
         batch = read_npz(p)
@@ -95,7 +99,9 @@ def read_inputs(paths: list[str], channels: int) -> tuple[list[str], list[torch.
             items.append(batch)
         elif p.is_file():
             if p.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise EbganError(f"{p}: unsupported file type; pass images ({', '.join(sorted(IMAGE_EXTENSIONS))}) or .npz")
+                raise EbganError(
+                    f"{p}: unsupported file type; pass images ({', '.join(sorted(IMAGE_EXTENSIONS))}) or .npz"
+                )
             names.append(str(p))
             items.append(read_image(p, channels)[None])
         else:

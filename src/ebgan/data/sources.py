@@ -40,7 +40,7 @@ class ImageData:
     def image_shape(self) -> tuple[int, ...]:
         return tuple(self.images.shape[1:])
 
-    def to(self, device: torch.device | str) -> "ImageData":
+    def to(self, device: torch.device | str) -> ImageData:
         return ImageData(self.images.to(device), self.labels.to(device), self.name, self.num_classes)
 
 
@@ -163,8 +163,9 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
                     channels = 1 if im.mode in ("L", "I", "I;16", "1") else 3
                 array = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise EbganError(f"refusing {path}: {e} (a decompression bomb, or an image far larger than "
-                         "training needs; shrink it first)") from e
+        raise EbganError(
+            f"refusing {path}: {e} (a decompression bomb, or an image far larger than training needs; shrink it first)"
+        ) from e
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:  # Pillow raises all of these
         raise EbganError(f"cannot decode {path}: {e}; is it an image?") from e
     return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(2, 0, 1)
@@ -208,8 +209,10 @@ def _to_common_size(images: list[torch.Tensor], files: list[Path]) -> list[torch
     side = min(common_h, common_w)
     small = [str(f) for f, im in zip(files, images) if side / min(im.shape[1:]) > MAX_UPSCALE]
     if small:
-        raise EbganError(f"{len(small)} image(s) are less than 1/{MAX_UPSCALE:g} of the folder's common size "
-                         f"{common_h}x{common_w} (e.g. {', '.join(small[:3])}); remove them or resize them first")
+        raise EbganError(
+            f"{len(small)} image(s) are less than 1/{MAX_UPSCALE:g} of the folder's common size "
+            f"{common_h}x{common_w} (e.g. {', '.join(small[:3])}); remove them or resize them first"
+        )
     return [center_crop(resize(im, side, antialias=True), [side, side]) for im in images]
 
 

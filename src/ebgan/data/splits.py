@@ -52,8 +52,10 @@ def check_split(name) -> str:
         return name
     close = difflib.get_close_matches(str(name), SPLITS, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    raise EbganError(f"unknown data split {name!r}; {hint}use one of {', '.join(SPLITS)} "
-                     f"(test-fit/test-heldout divide the test split for machines without the train split)")
+    raise EbganError(
+        f"unknown data split {name!r}; {hint}use one of {', '.join(SPLITS)} "
+        f"(test-fit/test-heldout divide the test split for machines without the train split)"
+    )
 
 
 def official_split(name: str) -> str:
@@ -109,5 +111,7 @@ def reference_split(generator_split: str | None, classifier_split: str) -> str:
             f"use ({TEST}, {TEST_HELDOUT}); retrain it with --data-split {TEST_FIT} (or {TRAIN} where the train "
             "split exists) and evaluate that run"
         )
-    raise EbganError(f"the classifier trained on {classifier_split!r}, which leaves no disjoint reference; "
-                     "retrain it with: ebgan classifier train --force")
+    raise EbganError(
+        f"the classifier trained on {classifier_split!r}, which leaves no disjoint reference; "
+        "retrain it with: ebgan classifier train --force"
+    )

@@ -104,7 +104,7 @@ def is_toy(dataset: str) -> bool:
 
 def toy_key(dataset: str) -> str:
     """'toy:8gaussians' -> '8gaussians', with a clear error for unknown names."""
-    key = dataset[len(PREFIX):] if is_toy(dataset) else dataset
+    key = dataset[len(PREFIX) :] if is_toy(dataset) else dataset
     if key not in GENERATORS:
         raise EbganError(f"unknown toy dataset {dataset!r}; use one of {', '.join(TOY_NAMES)}")
     return key

@@ -59,8 +59,10 @@ def train_energy_model(cfg: Config, images: torch.Tensor, run_dir: Path | None =
 def model_configs(base: Config) -> dict[str, Config]:
     """The EBGAN config and its no-adversarial twin (same everything else)."""
     if base.objective not in ("ebgan", "ebgan-pt"):
-        raise EbganError(f"anomaly compares an EBGAN energy with its autoencoder; use --objective ebgan or ebgan-pt, "
-                         f"got {base.objective!r}")
+        raise EbganError(
+            f"anomaly compares an EBGAN energy with its autoencoder; use --objective ebgan or ebgan-pt, "
+            f"got {base.objective!r}"
+        )
     return {base.objective: base, BASELINE: base.with_objective(BASELINE).resolve()}
 
 
@@ -79,14 +81,16 @@ def _log(msg: str, quiet: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def one_class_benchmark(base: Config, classes: list[int] | None, protocol: str = "one", runs_dir: Path | None = None,
-                        quiet: bool = False) -> dict:
+def one_class_benchmark(
+    base: Config, classes: list[int] | None, protocol: str = "one", runs_dir: Path | None = None, quiet: bool = False
+) -> dict:
     """Train both models for each class (None: all) and score the test split; the result table as a dict."""
     if protocol not in PROTOCOLS:
         raise EbganError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
     configs = model_configs(base)
-    kw: dict[str, Any] = dict(data_root=base.data_root, image_size=base.image_size, fit=base.fit,
-                             channels=base.channels)
+    kw: dict[str, Any] = dict(
+        data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels
+    )
     train = load_images(base.dataset, split="train", **kw)
     test = load_images(base.dataset, split="test", **kw)
     if train.num_classes == 0 or (train.labels < 0).any():
@@ -101,7 +105,9 @@ def one_class_benchmark(base: Config, classes: list[int] | None, protocol: str =
         normal = [k] if protocol == "one" else [c for c in range(train.num_classes) if c != k]
         keep = torch.isin(train.labels, torch.tensor(normal))
         if keep.sum() < base.batch_size:
-            raise EbganError(f"class {k} has {int(keep.sum())} training images, fewer than --batch-size {base.batch_size}")
+            raise EbganError(
+                f"class {k} has {int(keep.sum())} training images, fewer than --batch-size {base.batch_size}"
+            )
         anomaly = (~torch.isin(test.labels, torch.tensor(normal))).numpy().astype(np.int64)
         row = {"class": k, "name": names[k], "normal_classes": normal}
         for name, cfg in configs.items():
@@ -126,15 +132,22 @@ def cross_dataset_benchmark(base: Config, other: str, runs_dir: Path | None = No
     """Both models trained on all of ``base.dataset``'s training split; its test split is
     normal, ``other``'s test split the anomalies."""
     configs = model_configs(base)
-    kw: dict[str, Any] = dict(data_root=base.data_root, image_size=base.image_size, fit=base.fit,
-                             channels=base.channels)
+    kw: dict[str, Any] = dict(
+        data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels
+    )
     train = load_images(base.dataset, split="train", **kw)
     test = load_images(base.dataset, split="test", **kw)
     outliers = load_images(other, split="test", **kw)
     images = torch.cat([test.images, outliers.images])
     labels = np.r_[np.zeros(len(test), np.int64), np.ones(len(outliers), np.int64)]
-    out = {"dataset": base.dataset, "anomalies": other, "steps": base.steps, "models": list(configs),
-           "n_normal": len(test), "n_anomalies": len(outliers)}
+    out = {
+        "dataset": base.dataset,
+        "anomalies": other,
+        "steps": base.steps,
+        "models": list(configs),
+        "n_normal": len(test),
+        "n_anomalies": len(outliers),
+    }
     for name, cfg in configs.items():
         _log(f"cross-dataset: training {name} on all {len(train)} {base.dataset} images for {cfg.steps} steps", quiet)
         run_dir = Path(runs_dir) / f"all-{name}" if runs_dir else None
@@ -156,8 +169,10 @@ def format_table(result: dict) -> str:
 
 
 def format_cross(result: dict) -> str:
-    lines = [f"| {result['dataset']} model, {result['anomalies']} test images as anomalies | AUROC | AUPRC |",
-             "|---|---|---|"]
+    lines = [
+        f"| {result['dataset']} model, {result['anomalies']} test images as anomalies | AUROC | AUPRC |",
+        "|---|---|---|",
+    ]
     for m in result["models"]:
         lines.append(f"| {m} | {result[m]['auroc']:.3f} | {result[m]['auprc']:.3f} |")
     return "\n".join(lines)

@@ -22,8 +22,14 @@ def plot_histogram(groups: dict[str, np.ndarray], out: str | Path, title: str = 
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for (name, v), colour in zip(groups.items(), COLOURS):
         v = np.asarray(v)
-        ax.hist(np.clip(v, lo, hi), bins=bins, density=True, alpha=0.45, color=colour,
-                label=f"{name} (n={len(v)}, mean {np.mean(v):.2f})")
+        ax.hist(
+            np.clip(v, lo, hi),
+            bins=bins,
+            density=True,
+            alpha=0.45,
+            color=colour,
+            label=f"{name} (n={len(v)}, mean {np.mean(v):.2f})",
+        )
     ax.set_xlabel("energy D(x)")
     ax.set_ylabel("density")
     ax.set_title(title, fontsize=10)
@@ -33,8 +39,15 @@ def plot_histogram(groups: dict[str, np.ndarray], out: str | Path, title: str = 
     return save_figure(fig, out, dpi=110)
 
 
-def energy_histogram(model, run: str | Path, out: str | Path, n: int = 2000, other: str | None = None,
-                     data_root=None, device: str = "cpu") -> dict:
+def energy_histogram(
+    model,
+    run: str | Path,
+    out: str | Path,
+    n: int = 2000,
+    other: str | None = None,
+    data_root=None,
+    device: str = "cpu",
+) -> dict:
     """Energies of ``n`` real test images, ``n`` samples of the run's generator and (``other``) ``n``
     test images of another dataset: the plot at ``out`` and a summary with each group's mean energy
     and its AUROC against the real test images (higher energy = outlier)."""
@@ -45,13 +58,22 @@ def energy_histogram(model, run: str | Path, out: str | Path, n: int = 2000, oth
     cfg = model.cfg
     kw = dict(data_root=data_root or cfg.data_root, image_size=cfg.image_size, fit=cfg.fit, channels=cfg.channels)
     reference = f"{cfg.dataset} test"
-    groups = {reference: model.energies(load_images(cfg.dataset, split="test", **kw).images[:n]).numpy(),
-              "generated": model.energies(sample_images(load_generator(run, device=device), n, seed=0)).numpy()}
+    groups = {
+        reference: model.energies(load_images(cfg.dataset, split="test", **kw).images[:n]).numpy(),
+        "generated": model.energies(sample_images(load_generator(run, device=device), n, seed=0)).numpy(),
+    }
     if other:
         groups[f"{other} test"] = model.energies(load_images(other, split="test", **kw).images[:n]).numpy()
     plot = plot_histogram(groups, out, title=f"{cfg.objective} on {cfg.dataset}, step {model.step}")
     base = groups[reference]
-    aurocs = {name: auroc(np.r_[base, v], np.r_[np.zeros(len(base)), np.ones(len(v))])
-              for name, v in groups.items() if name != reference}
-    return {"plot": str(plot), "reference": reference,
-            "mean_energy": {k: float(np.mean(v)) for k, v in groups.items()}, "auroc_vs_real_test": aurocs}
+    aurocs = {
+        name: auroc(np.r_[base, v], np.r_[np.zeros(len(base)), np.ones(len(v))])
+        for name, v in groups.items()
+        if name != reference
+    }
+    return {
+        "plot": str(plot),
+        "reference": reference,
+        "mean_energy": {k: float(np.mean(v)) for k, v in groups.items()},
+        "auroc_vs_real_test": aurocs,
+    }

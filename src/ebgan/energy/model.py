@@ -60,8 +60,10 @@ class EnergyModel:
         try:
             data = load_training_data(self.cfg.updated(data_root=data_root or self.cfg.data_root))
         except EbganError as e:
-            raise EbganError(f"{e}\n(needed to recompute D's BatchNorm statistics; pass the data root, "
-                             "or bn_stats 'saved' (--bn-stats saved) to use the checkpoint's)") from e
+            raise EbganError(
+                f"{e}\n(needed to recompute D's BatchNorm statistics; pass the data root, "
+                "or bn_stats 'saved' (--bn-stats saved) to use the checkpoint's)"
+            ) from e
         return recalibrate_batchnorm(self.D, data, self.cfg.batch_size)
 
     @torch.no_grad()
@@ -137,7 +139,9 @@ def energies(run_or_model, x: torch.Tensor, batch_size: int = 1000) -> torch.Ten
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(D: nn.Module, data: torch.Tensor, batch_size: int, max_batches: int = 200, seed: int = 0) -> int:
+def recalibrate_batchnorm(
+    D: nn.Module, data: torch.Tensor, batch_size: int, max_batches: int = 200, seed: int = 0
+) -> int:
     """Recompute D's BatchNorm running statistics on real data for its final weights ("precise BN").
 
     During training the running averages (momentum 0.1) trail weights that keep moving, and

@@ -90,8 +90,13 @@ class EnergyFrames:
         return None
 
     def save(self, path: Path) -> None:
-        save_npz(path, steps=np.array(self.steps), grids=np.stack(self.grids), fakes=np.stack(self.fakes),
-                 extent=np.float32(self.extent))
+        save_npz(
+            path,
+            steps=np.array(self.steps),
+            grids=np.stack(self.grids),
+            fakes=np.stack(self.fakes),
+            extent=np.float32(self.extent),
+        )
 
 
 def load_frames(run: str | Path) -> dict | None:
@@ -103,8 +108,15 @@ def load_frames(run: str | Path) -> dict | None:
 
 
 def _draw(ax, grid, extent, real=None, fake=None, title=None, vmax=None):
-    im = ax.imshow(grid, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis",
-                   vmin=0.0, vmax=vmax, interpolation="bilinear")
+    im = ax.imshow(
+        grid,
+        origin="lower",
+        extent=(-extent, extent, -extent, extent),
+        cmap="viridis",
+        vmin=0.0,
+        vmax=vmax,
+        interpolation="bilinear",
+    )
     if real is not None:
         ax.scatter(real[:, 0], real[:, 1], s=1.5, c="white", alpha=0.5, linewidths=0, label="real")
     if fake is not None:
@@ -117,8 +129,14 @@ def _draw(ax, grid, extent, real=None, fake=None, title=None, vmax=None):
     return im
 
 
-def plot_surface(model, out: str | Path, real: np.ndarray | None = None, fake: np.ndarray | None = None,
-                 extent: float = EXTENT, resolution: int = 160) -> Path:
+def plot_surface(
+    model,
+    out: str | Path,
+    real: np.ndarray | None = None,
+    fake: np.ndarray | None = None,
+    extent: float = EXTENT,
+    resolution: int = 160,
+) -> Path:
     """One heat map of D's energy with real (white) and generated (red) points on top."""
     plt = pyplot()
 
@@ -146,8 +164,15 @@ def plot_frames(frames: dict, out: str | Path, real: np.ndarray | None = None, m
     fig, axes = plt.subplots(1, len(pick), figsize=(2.4 * len(pick), 2.6), squeeze=False)
     for ax, i in zip(axes[0], pick):
         grid = frames["grids"][i]
-        _draw(ax, grid, extent, real, frames["fakes"][i], title=f"step {int(frames['steps'][i])}",
-              vmax=float(np.quantile(grid, 0.98)))
+        _draw(
+            ax,
+            grid,
+            extent,
+            real,
+            frames["fakes"][i],
+            title=f"step {int(frames['steps'][i])}",
+            vmax=float(np.quantile(grid, 0.98)),
+        )
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()

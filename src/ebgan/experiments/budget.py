@@ -128,5 +128,3 @@ def training_measures(folder: Path, cfg: Config, record: dict) -> dict:
         "steps_per_s": record.get("steps", 0) / seconds if seconds > 0 else None,
         "last": {k: v for k, v in last.items() if k not in ("step", "images_per_s")},
     }
-
-

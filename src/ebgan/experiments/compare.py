@@ -48,13 +48,27 @@ def preset_config(objective: str, dataset: str, preset_dir=None, prefix: str | N
     return {"objective": objective}, "defaults"
 
 
-def run_config(objective: str, seed: int, budget: Budget, dataset: str, data_root=None, preset_dir=None,
-               preset_prefix: str | None = None, device: str = "auto") -> tuple[Config, str]:
+def run_config(
+    objective: str,
+    seed: int,
+    budget: Budget,
+    dataset: str,
+    data_root=None,
+    preset_dir=None,
+    preset_prefix: str | None = None,
+    device: str = "auto",
+) -> tuple[Config, str]:
     values, source = preset_config(objective, dataset, preset_dir, preset_prefix)
     values = {
-        **values, "objective": objective, "dataset": dataset, "data_root": data_root, "seed": seed,
+        **values,
+        "objective": objective,
+        "dataset": dataset,
+        "data_root": data_root,
+        "seed": seed,
         "steps": int(budget.amount) if budget.kind == "steps" else ENDLESS,
-        "sample_every": 0, "checkpoint_every": 0, "device": device,  # compare saves by time, grids at the end
+        "sample_every": 0,
+        "checkpoint_every": 0,
+        "device": device,  # compare saves by time, grids at the end
         "log_every": min(int(values.get("log_every", 10)), 10),  # slow runs still log their curves
     }
     try:
@@ -118,21 +132,54 @@ def _cell(stat: dict, spec: str) -> str:
 def markdown_table(rows: list[dict], budget: Budget, names: dict, floor: dict | None, eval_note: str | None) -> str:
     fid = names.get("frechet", "frechet")
     kid = names.get("kid", "kid")
-    head = ["objective", "model", "seeds", "steps", "train s", "images/s", fid, kid, "IS", "I'", "precision",
-            "recall", "modes", "KL(modes‖uniform)"]
-    specs = {"frechet": ".2f", "kid": ".4f", "is": ".2f", "i_prime": ".3f", "precision": ".3f", "recall": ".3f",
-             "modes": ".1f", "kl_uniform": ".3f"}
-    lines = [f"Budget per run: {budget}. Cells: mean ± standard deviation over seeds. images/s: real images "
-             "through D per second of training (pretraining included).", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = [
+        "objective",
+        "model",
+        "seeds",
+        "steps",
+        "train s",
+        "images/s",
+        fid,
+        kid,
+        "IS",
+        "I'",
+        "precision",
+        "recall",
+        "modes",
+        "KL(modes‖uniform)",
+    ]
+    specs = {
+        "frechet": ".2f",
+        "kid": ".4f",
+        "is": ".2f",
+        "i_prime": ".3f",
+        "precision": ".3f",
+        "recall": ".3f",
+        "modes": ".1f",
+        "kl_uniform": ".3f",
+    }
+    lines = [
+        f"Budget per run: {budget}. Cells: mean ± standard deviation over seeds. images/s: real images "
+        "through D per second of training (pretraining included).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for r in rows:
-        cells = [r["objective"], r["model"], str(r["seeds"]), _cell(r["steps"], ".0f"), _cell(r["train_seconds"], ".0f"),
-                 _cell(r["images_per_s"], ".0f")]
+        cells = [
+            r["objective"],
+            r["model"],
+            str(r["seeds"]),
+            _cell(r["steps"], ".0f"),
+            _cell(r["train_seconds"], ".0f"),
+            _cell(r["images_per_s"], ".0f"),
+        ]
         cells += [_cell(r[k], specs[k]) for k in SCORES]
         lines.append("| " + " | ".join(cells) + " |")
     if floor:
         cells = ["real data (floor)", "", "", "", "", ""] + [
-            format(floor[k], specs[k]) if floor.get(k) is not None else "" for k in SCORES]
+            format(floor[k], specs[k]) if floor.get(k) is not None else "" for k in SCORES
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Presets: " + "; ".join(f"{r['objective']}: {r['preset']}" for r in rows)]
     if eval_note:
@@ -147,7 +194,7 @@ def samples_figure(runs: list[dict], out: Path, n: int = 64) -> Path:
 
     from ebgan.generator_io import load_generator, sample_images
 
-    firsts = {}
+    firsts: dict[str, dict] = {}
     for r in runs:
         firsts.setdefault(r["objective"], r)
     fig, axes = plt.subplots(1, len(firsts), figsize=(3.2 * len(firsts), 3.6), squeeze=False)
@@ -184,8 +231,17 @@ def _objective_list(objectives) -> list[str]:
     return names
 
 
-def plan(dataset: str, objectives, budget: str, out: str | Path, seeds: int = 1, data_root=None, preset_dir=None,
-         preset_prefix: str | None = None, device: str = "auto") -> list[dict]:
+def plan(
+    dataset: str,
+    objectives,
+    budget: str,
+    out: str | Path,
+    seeds: int = 1,
+    data_root=None,
+    preset_dir=None,
+    preset_prefix: str | None = None,
+    device: str = "auto",
+) -> list[dict]:
     """The runs a comparison trains, each resolved (every config error is raised here, before any
     training): objective, seed, preset, model, folder, config and whether it is already finished."""
     spent = parse_budget(budget)
@@ -196,15 +252,35 @@ def plan(dataset: str, objectives, budget: str, out: str | Path, seeds: int = 1,
         for seed in range(seeds):
             cfg, source = run_config(objective, seed, spent, dataset, data_root, preset_dir, preset_prefix, device)
             folder = Path(out) / objective / f"seed{seed}"
-            runs.append({"objective": objective, "seed": seed, "preset": source, "model": cfg.model,
-                         "folder": str(folder), "config": cfg,
-                         "finished": bool(read_json(folder / BUDGET).get("finished"))})
+            runs.append(
+                {
+                    "objective": objective,
+                    "seed": seed,
+                    "preset": source,
+                    "model": cfg.model,
+                    "folder": str(folder),
+                    "config": cfg,
+                    "finished": bool(read_json(folder / BUDGET).get("finished")),
+                }
+            )
     return runs
 
 
-def compare(dataset: str, objectives, budget: str, out: str | Path, seeds: int = 1, data_root=None, preset_dir=None,
-            preset_prefix: str | None = None, eval_n: int = 10000, no_eval: bool = False, device: str = "auto",
-            checkpoint_seconds: float = 60.0, log=print) -> dict:
+def compare(
+    dataset: str,
+    objectives,
+    budget: str,
+    out: str | Path,
+    seeds: int = 1,
+    data_root=None,
+    preset_dir=None,
+    preset_prefix: str | None = None,
+    eval_n: int = 10000,
+    no_eval: bool = False,
+    device: str = "auto",
+    checkpoint_seconds: float = 60.0,
+    log=print,
+) -> dict:
     """Train every planned run to the budget, score them, write results.md/.json and samples.png."""
     from ebgan.data import load_training_data
 
@@ -224,9 +300,14 @@ def compare(dataset: str, objectives, budget: str, out: str | Path, seeds: int =
                 datasets[key] = load_training_data(cfg)
             data = datasets[key]
         record = train_run(cfg, data, folder, spent, checkpoint_seconds, log)
-        runs.append({**{k: v for k, v in r.items() if k not in ("config", "finished")},
-                     "steps": record["steps"], "train_seconds": record["train_seconds"],
-                     **training_measures(folder, cfg, record)})
+        runs.append(
+            {
+                **{k: v for k, v in r.items() if k not in ("config", "finished")},
+                "steps": record["steps"],
+                "train_seconds": record["train_seconds"],
+                **training_measures(folder, cfg, record),
+            }
+        )
     names: dict = {}
     floor, eval_note = None, None
     if no_eval:
@@ -241,13 +322,22 @@ def compare(dataset: str, objectives, budget: str, out: str | Path, seeds: int =
             run.update({k: scores.get(k) for k in SCORES})
             names = {"frechet": scores.get("frechet_name", "frechet"), "kid": scores.get("kid_name", "kid")}
             floor = scores.get("real_vs_real")
-            eval_note = (f"{eval_n} samples per run against {scores.get('reference')}; "
-                         f"features: {scores.get('feature_extractor')}")
+            eval_note = (
+                f"{eval_n} samples per run against {scores.get('reference')}; "
+                f"features: {scores.get('feature_extractor')}"
+            )
         if errors:
             eval_note = (eval_note + "; " if eval_note else "") + "not scored: " + " | ".join(sorted(errors))
     rows = summarise(runs)
-    results = {"dataset": dataset, "budget": str(spent), "rows": rows, "runs": runs,
-               "real_vs_real": floor, "score_names": names, "scores_note": eval_note}
+    results = {
+        "dataset": dataset,
+        "budget": str(spent),
+        "rows": rows,
+        "runs": runs,
+        "real_vs_real": floor,
+        "score_names": names,
+        "scores_note": eval_note,
+    }
     write_json(out / "results.json", results)
     write_text(out / "results.md", markdown_table(rows, spent, names, floor, eval_note))
     samples_figure(runs, out / "samples.png")

@@ -45,8 +45,12 @@ class Classifier(nn.Module):
         super().__init__()
 
         def stage(cin, cout):
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                                 nn.ReLU(inplace=True), nn.MaxPool2d(2))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            )
 
         self.body = nn.Sequential(stage(channels, width), stage(width, 2 * width), stage(2 * width, 4 * width))
         self.features = nn.Sequential(nn.Flatten(), nn.Linear(4 * width * 16, feature_dim), nn.ReLU(inplace=True))
@@ -104,14 +108,27 @@ def classifier_splits(dataset: str, data_root) -> dict:
     note = f"trained on {fit_split} ({splits.DESCRIPTIONS[fit_split]}), tested on {test_split}"
     if fit_split != splits.TRAIN:
         note = "the train split is absent: " + note
-    return {"train": train.images, "train_labels": train.labels, "test": test.images, "test_labels": test.labels,
-            "split": fit_split, "tested_on": test_split, "split_note": note}
+    return {
+        "train": train.images,
+        "train_labels": train.labels,
+        "test": test.images,
+        "test_labels": test.labels,
+        "split": fit_split,
+        "tested_on": test_split,
+        "split_note": note,
+    }
 
 
 # --------------------------------------------------------------------- training
 def train_classifier(
-    dataset: str, data_root=None, epochs: int = 4, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-    limit: int | None = None, log=print,
+    dataset: str,
+    data_root=None,
+    epochs: int = 4,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    limit: int | None = None,
+    log=print,
 ) -> dict:
     """Train, test and cache the classifier for ``dataset``; returns its metadata."""
     spec = check_dataset(dataset)

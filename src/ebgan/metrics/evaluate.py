@@ -67,21 +67,27 @@ def reference_sets(dataset: str, reference: str, data_root, n: int, seed: int = 
     source = splits.FLOOR_SOURCE[reference]
     pool = _load(dataset, source, data_root)
     pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]
-    return Reference(ref.images, pool.images[pick], f"{len(pick)} {source} images vs the {reference} split",
-                     name, reference)
+    return Reference(
+        ref.images, pool.images[pick], f"{len(pick)} {source} images vs the {reference} split", name, reference
+    )
 
 
 def check_images(images: torch.Tensor, where: str, shape: tuple) -> None:
     """Samples must be uint8 (N, C, 32, 32) like the classifier's input, else a one-line error."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-        raise EbganError(f"{where}: images must be uint8 in [0, 255] (as 'ebgan sample' writes), got {getattr(images, 'dtype', type(images))}")
+        raise EbganError(
+            f"{where}: images must be uint8 in [0, 255] (as 'ebgan sample' writes), "
+            f"got {getattr(images, 'dtype', type(images))}"
+        )
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(shape):
         raise EbganError(
             f"{where}: images have shape {tuple(images.shape)}, expected (N, {', '.join(map(str, shape))}) "
             "(MNIST-family images padded to 32x32, as ebgan trains on them)"
         )
     if len(images) < 2 * PR_K + 2:
-        raise EbganError(f"{where}: {len(images)} images are too few to score; use at least {2 * PR_K + 2} (10000 recommended)")
+        raise EbganError(
+            f"{where}: {len(images)} images are too few to score; use at least {2 * PR_K + 2} (10000 recommended)"
+        )
 
 
 def _subsample(f: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -90,8 +96,7 @@ def _subsample(f: np.ndarray, n: int, seed: int) -> np.ndarray:
     return f[np.sort(np.random.default_rng(seed).choice(len(f), n, replace=False))]
 
 
-def score_features(feats, log_probs, ref_feats, ref_stats, num_classes: int, seed: int = 0,
-                   ref_radii_sq=None) -> dict:
+def score_features(feats, log_probs, ref_feats, ref_stats, num_classes: int, seed: int = 0, ref_radii_sq=None) -> dict:
     """Every classifier-based score of one sample set against the reference features.
 
     ``ref_radii_sq``: the reference set's own k-NN radii, reused when it is not subsampled.
@@ -101,8 +106,9 @@ def score_features(feats, log_probs, ref_feats, ref_stats, num_classes: int, see
     # Equal-size sets for k-NN precision/recall: the radii depend on the set sizes.
     m = min(len(feats), len(ref_feats))
     radii = ref_radii_sq if m == len(ref_feats) else None
-    precision, recall = scores.precision_recall(_subsample(ref_feats, m, seed), _subsample(feats, m, seed), k=PR_K,
-                                                real_radii_sq=radii)
+    precision, recall = scores.precision_recall(
+        _subsample(ref_feats, m, seed), _subsample(feats, m, seed), k=PR_K, real_radii_sq=radii
+    )
     coverage = scores.mode_coverage(log_probs.argmax(axis=1), num_classes)
     return {
         "n": len(feats),
@@ -156,7 +162,8 @@ class ClassifierScorer:
         reference images: another split, division or copy of the data never reads it.
         """
         path = classifier_dir(self.dataset) / (
-            f"reference_{self.meta['sha256'][:16]}_{self.reference}_{digest[:16]}_k{PR_K}.npz")
+            f"reference_{self.meta['sha256'][:16]}_{self.reference}_{digest[:16]}_k{PR_K}.npz"
+        )
         if path.is_file():
             with np.load(path) as f:
                 return f["features"], f["radii_sq"]
@@ -172,14 +179,17 @@ class ClassifierScorer:
 
     def score(self, images: torch.Tensor) -> dict:
         feats, log_probs = classify(self.net, images)
-        return score_features(feats, log_probs, self.ref_feats, self.ref_stats, self.num_classes, self.seed,
-                              ref_radii_sq=self.ref_radii)
+        return score_features(
+            feats, log_probs, self.ref_feats, self.ref_stats, self.num_classes, self.seed, ref_radii_sq=self.ref_radii
+        )
 
     def floor(self, n: int) -> dict:
         """Real-vs-real scores for n real images; cached per classifier, reference, n and seed."""
         source = splits.FLOOR_SOURCE[self.reference]
-        key = (f"v{FLOOR_VERSION}:{self.meta['sha256']}:ref={self.reference}:{self.ref_digest}:"
-               f"floor={source}:{splits.DIVISION}:n={n}:seed={self.seed}:kid={KID_SUBSETS}x{KID_SUBSET_SIZE}:k={PR_K}")
+        key = (
+            f"v{FLOOR_VERSION}:{self.meta['sha256']}:ref={self.reference}:{self.ref_digest}:"
+            f"floor={source}:{splits.DIVISION}:n={n}:seed={self.seed}:kid={KID_SUBSETS}x{KID_SUBSET_SIZE}:k={PR_K}"
+        )
         path = classifier_dir(self.dataset) / FLOOR_CACHE
         cache = json.loads(path.read_text()) if path.is_file() else {}
         if key not in cache:
@@ -192,10 +202,12 @@ class ClassifierScorer:
         """Why the reference is honest, or what could not be checked."""
         c, r = self.meta["split_used"], self.reference
         if self.generator_split is None:
-            return (f"disjoint from the classifier's training images ({c}); the samples' training split is unknown, "
-                    f"so overlap with their generator's training images was not checked: the scores are honest only "
-                    f"if it did not train on {r} (pass --data-split to check)")
-        return (f"disjoint from the generator's training images ({self.generator_split}) and the classifier's ({c})")
+            return (
+                f"disjoint from the classifier's training images ({c}); the samples' training split is unknown, "
+                f"so overlap with their generator's training images was not checked: the scores are honest only "
+                f"if it did not train on {r} (pass --data-split to check)"
+            )
+        return f"disjoint from the generator's training images ({self.generator_split}) and the classifier's ({c})"
 
 
 def _finite(v):
@@ -205,8 +217,15 @@ def _finite(v):
     return v
 
 
-def evaluate_classifier_images(images: torch.Tensor, dataset: str, data_root=None, seed: int = 0,
-                               inception_weights=None, log=print, data_split: str | None = None) -> dict:
+def evaluate_classifier_images(
+    images: torch.Tensor,
+    dataset: str,
+    data_root=None,
+    seed: int = 0,
+    inception_weights=None,
+    log=print,
+    data_split: str | None = None,
+) -> dict:
     """All scores for uint8 samples of a classifier-evaluated dataset (evaluation kind 'classifier').
 
     ``data_split``: the split the samples' generator trained on; None when unknown.

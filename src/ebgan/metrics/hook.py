@@ -57,7 +57,9 @@ class EvalHook:
         self.every, self.n, self.seed = cfg.eval_every, n, seed
         self.folder = Path(run_dir)
         self.fid_name = f"fid_{self.meta['name']}{VS}"
-        self.validation: tuple | None = None  # (features, (mean, cov), k-NN radii, size), from the trainer's data at the first call
+        self.validation: tuple | None = (
+            None  # (features, (mean, cov), k-NN radii, size), from the trainer's data at the first call
+        )
         self.best = self._saved_best()
 
     def _saved_best(self) -> float:
@@ -70,8 +72,10 @@ class EvalHook:
 
     def selected_on(self) -> str:
         size = self.validation[3] if self.validation else "a fixed subset of"
-        return (f"{size} of the run's own training images ({self.data_split}: {splits.DESCRIPTIONS[self.data_split]}; "
-                f"fixed subset, seed {self.seed}), never an evaluation reference")
+        return (
+            f"{size} of the run's own training images ({self.data_split}: {splits.DESCRIPTIONS[self.data_split]}; "
+            f"fixed subset, seed {self.seed}), never an evaluation reference"
+        )
 
     def _prepare_validation(self, images: torch.Tensor) -> None:
         if images.dtype != torch.uint8:
@@ -92,9 +96,13 @@ class EvalHook:
         s = score_features(feats, log_probs, feats_val, stats_val, self.num_classes, self.seed, ref_radii_sq=radii_val)
         short = self.meta["name"]
         metrics = {
-            f"{SELECT}fid_{short}{VS}": s["frechet"], f"{SELECT}kid_{short}{VS}": s["kid"],
-            f"{SELECT}precision{VS}": s["precision"], f"{SELECT}recall{VS}": s["recall"],
-            f"{SELECT}is": s["is"], f"{SELECT}i_prime": s["i_prime"], f"{SELECT}modes": float(s["modes"]),
+            f"{SELECT}fid_{short}{VS}": s["frechet"],
+            f"{SELECT}kid_{short}{VS}": s["kid"],
+            f"{SELECT}precision{VS}": s["precision"],
+            f"{SELECT}recall{VS}": s["recall"],
+            f"{SELECT}is": s["is"],
+            f"{SELECT}i_prime": s["i_prime"],
+            f"{SELECT}modes": float(s["modes"]),
             f"{SELECT}kl_uniform": s["kl_uniform"],
         }
         trainer.writer.log(trainer.step, metrics)
@@ -108,11 +116,28 @@ class EvalHook:
         save_torch(self.folder / BEST_CKPT, trainer.state_dict())
         best = self.folder / BEST_DIR
         best.mkdir(exist_ok=True)
-        export_generator(trainer.G, best, cfg.model, cfg.model_args,
-                         extra={"dataset": cfg.dataset, "objective": cfg.objective, "step": trainer.step,
-                                "data_split": cfg.data_split, "selected_on": self.selected_on()})
-        record = {"step": trainer.step, "n": self.n, "seed": self.seed, "selected_by": self.fid_name,
-                  "selected_on": self.selected_on(), "data_split": cfg.data_split,
-                  "frechet_name": self.fid_name, "kid_name": f"kid_{self.meta['name']}{VS}",
-                  **{k: v for k, v in s.items() if k != "histogram"}}
+        export_generator(
+            trainer.G,
+            best,
+            cfg.model,
+            cfg.model_args,
+            extra={
+                "dataset": cfg.dataset,
+                "objective": cfg.objective,
+                "step": trainer.step,
+                "data_split": cfg.data_split,
+                "selected_on": self.selected_on(),
+            },
+        )
+        record = {
+            "step": trainer.step,
+            "n": self.n,
+            "seed": self.seed,
+            "selected_by": self.fid_name,
+            "selected_on": self.selected_on(),
+            "data_split": cfg.data_split,
+            "frechet_name": self.fid_name,
+            "kid_name": f"kid_{self.meta['name']}{VS}",
+            **{k: v for k, v in s.items() if k != "histogram"},
+        }
         write_json(best / BEST_SCORES, record, indent=2)

@@ -41,8 +41,10 @@ def load_state_dict_safely(path: Path) -> dict:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise EbganError(f"refusing {path}: it is not a plain weights file ({str(e).splitlines()[0][:140]}); "
-                         f"delete it or pass --inception-weights with torch-fidelity's {WEIGHTS_NAME}") from e
+        raise EbganError(
+            f"refusing {path}: it is not a plain weights file ({str(e).splitlines()[0][:140]}); "
+            f"delete it or pass --inception-weights with torch-fidelity's {WEIGHTS_NAME}"
+        ) from e
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise EbganError(f"refusing {path}: it does not hold a state dict of tensors")
     return state
@@ -89,23 +91,30 @@ def inception_features(net, images_uint8: torch.Tensor, batch_size: int = 50) ->
 def unavailable() -> dict:
     return {
         "available": False,
-        "message": (f"Inception FID/KID skipped: no Inception weights offline (pass --inception-weights PATH "
-                    f"to torch-fidelity's {WEIGHTS_NAME}); the classifier-based scores stand alone"),
+        "message": (
+            f"Inception FID/KID skipped: no Inception weights offline (pass --inception-weights PATH "
+            f"to torch-fidelity's {WEIGHTS_NAME}); the classifier-based scores stand alone"
+        ),
     }
 
 
 def inception_scores(samples: torch.Tensor, reference, path: Path, log=print, seed: int = 0) -> dict:
     """Inception FID/KID of the samples and of the real floor images, against ``reference.test``."""
     net = build_extractor(path)
-    log(f"Inception features for {len(samples) + len(reference.test) + len(reference.floor)} images "
-        "(slow on a CPU: 299x299 inputs)")
+    log(
+        f"Inception features for {len(samples) + len(reference.test) + len(reference.floor)} images "
+        "(slow on a CPU: 299x299 inputs)"
+    )
     f_ref = inception_features(net, reference.test)
     f_s, f_floor = inception_features(net, samples), inception_features(net, reference.floor)
     ref_stats = scores.mean_cov(f_ref)
 
     def pair(f):
         kid, kid_std = scores.kid(f, f_ref, seed=seed)
-        return {"fid_inception": scores.frechet_distance(*scores.mean_cov(f), *ref_stats),
-                "kid_inception": kid, "kid_inception_std": kid_std}
+        return {
+            "fid_inception": scores.frechet_distance(*scores.mean_cov(f), *ref_stats),
+            "kid_inception": kid,
+            "kid_inception_std": kid_std,
+        }
 
     return {"available": True, "weights": str(path), **pair(f_s), "real_vs_real": pair(f_floor)}

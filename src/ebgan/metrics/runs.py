@@ -29,9 +29,17 @@ def _stderr(message: str) -> None:
 
 
 # ------------------------------------------------------------------ samples
-def evaluate_samples(images: torch.Tensor, dataset: str, data_split: str | None = None, data_root=None,
-                     n: int | None = None, seed: int = 0, inception_weights=None, source: str | None = None,
-                     log=_stderr) -> dict:
+def evaluate_samples(
+    images: torch.Tensor,
+    dataset: str,
+    data_split: str | None = None,
+    data_root=None,
+    n: int | None = None,
+    seed: int = 0,
+    inception_weights=None,
+    source: str | None = None,
+    log=_stderr,
+) -> dict:
     """Every score of uint8 samples (N, C, H, W) of ``dataset``.
 
     ``data_split``: the split their generator trained on (one of ``ebgan.data.SPLITS``), used
@@ -49,8 +57,15 @@ def evaluate_samples(images: torch.Tensor, dataset: str, data_split: str | None 
         from ebgan.data.splits import check_split
 
         check_split(data_split)
-    result = EVALUATORS[kind](images, dataset, data_root=data_root, seed=seed, inception_weights=inception_weights,
-                              log=log, data_split=data_split)
+    result = EVALUATORS[kind](
+        images,
+        dataset,
+        data_root=data_root,
+        seed=seed,
+        inception_weights=inception_weights,
+        log=log,
+        data_split=data_split,
+    )
     return {"source": source or f"{len(images)} samples", "evaluation": kind, **result}
 
 
@@ -71,8 +86,10 @@ def _image_evaluation(dataset: str) -> str:
     if spec.evaluation not in EVALUATORS:
         from ebgan.metrics.classifier import classifier_datasets
 
-        raise EbganError(f"ebgan eval has no evaluation for {dataset!r}; it evaluates {', '.join(classifier_datasets())} "
-                         "(and toy runs)")
+        raise EbganError(
+            f"ebgan eval has no evaluation for {dataset!r}; it evaluates {', '.join(classifier_datasets())} "
+            "(and toy runs)"
+        )
     return spec.evaluation
 
 
@@ -85,9 +102,14 @@ def evaluator_for(dataset: str):
     _image_evaluation(dataset)
 
     def evaluate(images, dataset, args) -> dict:
-        return evaluate_samples(images, dataset, data_split=getattr(args, "data_split", None),
-                                data_root=getattr(args, "data_root", None), seed=getattr(args, "seed", 0),
-                                inception_weights=getattr(args, "inception_weights", None))
+        return evaluate_samples(
+            images,
+            dataset,
+            data_split=getattr(args, "data_split", None),
+            data_root=getattr(args, "data_root", None),
+            seed=getattr(args, "seed", 0),
+            inception_weights=getattr(args, "inception_weights", None),
+        )
 
     return evaluate
 
@@ -106,15 +128,19 @@ def run_info(run: str | Path) -> dict:
     path = Path(run)
     folder = path if path.is_dir() else path.parent
     if not (folder / SPEC).is_file():
-        raise EbganError(f"no exported generator in {folder} (expected {SPEC}); pass a run folder written by "
-                         "'ebgan train' (or RUN/best)")
+        raise EbganError(
+            f"no exported generator in {folder} (expected {SPEC}); pass a run folder written by "
+            "'ebgan train' (or RUN/best)"
+        )
     spec = json.loads((folder / SPEC).read_text())
     config_path = folder / CONFIG
     if not config_path.is_file() and folder.name == BEST_DIR:  # RUN/best: the run's config is one folder up
         config_path = folder.parent / CONFIG
     cfg = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
     best = folder / BEST_SCORES
-    selected_on = spec.get("selected_on") or (json.loads(best.read_text()).get("selected_on") if best.is_file() else None)
+    selected_on = spec.get("selected_on") or (
+        json.loads(best.read_text()).get("selected_on") if best.is_file() else None
+    )
     return {
         "folder": folder,
         "dataset": spec.get("dataset") or cfg.get("dataset"),
@@ -135,8 +161,16 @@ def sample_run(run: str | Path, n: int = DEFAULT_N, seed: int = 0, device: str =
     return to_uint8(sample_images(load_generator(run, device=device), n, seed=seed)).cpu()
 
 
-def evaluate_run_folder(run: str | Path, n: int | None = None, seed: int = 0, dataset: str | None = None,
-                        data_root=None, inception_weights=None, device: str = "cpu", log=_stderr) -> dict:
+def evaluate_run_folder(
+    run: str | Path,
+    n: int | None = None,
+    seed: int = 0,
+    dataset: str | None = None,
+    data_root=None,
+    inception_weights=None,
+    device: str = "cpu",
+    log=_stderr,
+) -> dict:
     """Every score of a run's generator (RUN or RUN/best); a toy run gets its mode coverage.
 
     The reference is disjoint from the split the run trained on (its config's data_split);
@@ -147,8 +181,11 @@ def evaluate_run_folder(run: str | Path, n: int | None = None, seed: int = 0, da
     if n is not None and n < 1:
         raise EbganError(f"--n must be positive, got {n}")
     if is_toy_run(run):
-        return {"source": f"run {run}", "evaluation": "toy-modes",
-                **toy_metrics(run, n=n or N_SAMPLES, seed=seed, device=device)}
+        return {
+            "source": f"run {run}",
+            "evaluation": "toy-modes",
+            **toy_metrics(run, n=n or N_SAMPLES, seed=seed, device=device),
+        }
     if dataset:
         _image_evaluation(dataset)  # unknown dataset: fail before sampling
     info = run_info(run)
@@ -157,9 +194,16 @@ def evaluate_run_folder(run: str | Path, n: int | None = None, seed: int = 0, da
         raise EbganError(f"{run} does not record its dataset; pass --dataset")
     _image_evaluation(dataset)
     images = sample_run(run, n or DEFAULT_N, seed=seed, device=device)
-    result = evaluate_samples(images, dataset, data_split=info["data_split"], data_root=data_root or info["data_root"],
-                              seed=seed, inception_weights=inception_weights, log=log,
-                              source=f"run {run} (step {info['step']}, noise seed {seed})")
+    result = evaluate_samples(
+        images,
+        dataset,
+        data_split=info["data_split"],
+        data_root=data_root or info["data_root"],
+        seed=seed,
+        inception_weights=inception_weights,
+        log=log,
+        source=f"run {run} (step {info['step']}, noise seed {seed})",
+    )
     if info["selected_on"]:
         result["selection"] = f"this generator was kept by --eval-every as the best on {info['selected_on']}"
     return result

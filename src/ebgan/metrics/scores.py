@@ -83,11 +83,14 @@ def kid(f1, f2, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> t
     f1, f2 = _as_f64(f1, "f1"), _as_f64(f2, "f2")
     size = min(subset_size, f1.shape[0], f2.shape[0])
     rng = np.random.default_rng(seed)
-    values = np.array([
-        mmd2_unbiased(f1[rng.choice(f1.shape[0], size, replace=False)],
-                      f2[rng.choice(f2.shape[0], size, replace=False)])
-        for _ in range(subsets)
-    ])
+    values = np.array(
+        [
+            mmd2_unbiased(
+                f1[rng.choice(f1.shape[0], size, replace=False)], f2[rng.choice(f2.shape[0], size, replace=False)]
+            )
+            for _ in range(subsets)
+        ]
+    )
     return float(values.mean()), float(values.std())
 
 

@@ -29,9 +29,11 @@ def is_toy_run(run: str | Path) -> bool:
 def format_toy_metrics(m: dict) -> str:
     if not m:
         return "no known modes for this toy (mode coverage is defined for toy:8gaussians and toy:25gaussians)"
-    return (f"modes captured: {m['modes']} of {m['n_modes']} (a mode counts with >= {m['min_samples']} "
-            f"high-quality samples)\nhigh-quality samples: {100 * m['high_quality']:.1f}% of {m['n_samples']} "
-            f"(within 3 std of the nearest mode)\nper mode: {m['per_mode']}")
+    return (
+        f"modes captured: {m['modes']} of {m['n_modes']} (a mode counts with >= {m['min_samples']} "
+        f"high-quality samples)\nhigh-quality samples: {100 * m['high_quality']:.1f}% of {m['n_samples']} "
+        f"(within 3 std of the nearest mode)\nper mode: {m['per_mode']}"
+    )
 
 
 def toy_metrics(run: str | Path, n: int = N_SAMPLES, seed: int = 0, min_samples: int = 20, device: str = "cpu") -> dict:

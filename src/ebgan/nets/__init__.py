@@ -34,8 +34,10 @@ def register_family(name: str, module: str | types.ModuleType) -> None:
     mod = importlib.import_module(module) if isinstance(module, str) else module
     missing = [a for a in ("ARGS", "Generator") if not hasattr(mod, a)]
     if missing or not any(hasattr(mod, c) for c in DISCRIMINATOR_CLASSES.values()):
-        raise EbganError(f"network family {name!r} must define ARGS, Generator and one of "
-                         f"{', '.join(DISCRIMINATOR_CLASSES.values())}; missing {missing or 'a discriminator'}")
+        raise EbganError(
+            f"network family {name!r} must define ARGS, Generator and one of "
+            f"{', '.join(DISCRIMINATOR_CLASSES.values())}; missing {missing or 'a discriminator'}"
+        )
     FAMILIES[name] = mod.__name__
     _LOADED[name] = mod
 
@@ -58,9 +60,7 @@ def resolve_model_args(model: str, model_args: dict | None) -> dict:
     defaults = family(model).ARGS
     unknown = set(model_args or {}) - set(defaults)
     if unknown:
-        raise EbganError(
-            f"model {model!r} has no option(s) {sorted(unknown)}; its options are {sorted(defaults)}"
-        )
+        raise EbganError(f"model {model!r} has no option(s) {sorted(unknown)}; its options are {sorted(defaults)}")
     return {**defaults, **(model_args or {})}
 
 
@@ -104,13 +104,17 @@ def check_networks(model: str, G: nn.Module, D: nn.Module, kind: str, image_shap
         z = torch.randn(2, latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
         fake = G(z)
         if tuple(fake.shape[1:]) != image_shape:
-            raise EbganError(f"{what}: its generator makes {tuple(fake.shape[1:])}; "
-                             "choose another --image-size or --model (see ebgan.nets)")
+            raise EbganError(
+                f"{what}: its generator makes {tuple(fake.shape[1:])}; "
+                "choose another --image-size or --model (see ebgan.nets)"
+            )
         out = D(fake)
         recon = out[0] if kind == "autoencoder" else None
         if recon is not None and tuple(recon.shape) != tuple(fake.shape):
-            raise EbganError(f"{what}: its discriminator reconstructs {tuple(recon.shape[1:])}; "
-                             "choose another --image-size or --model")
+            raise EbganError(
+                f"{what}: its discriminator reconstructs {tuple(recon.shape[1:])}; "
+                "choose another --image-size or --model"
+            )
     except RuntimeError as e:
         raise EbganError(f"{what} ({str(e).splitlines()[0][:160]}); choose another --image-size or --model") from e
     finally:

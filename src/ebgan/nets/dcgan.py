@@ -42,7 +42,9 @@ def stages(image_shape) -> int:
     c, h, w = image_shape
     n = int(round(math.log2(h))) - 2 if h > 0 else -1
     if h != w or n < 2 or 4 * 2**n != h:
-        raise EbganError(f"dcgan needs square images with a power-of-two side >= 16 (32 or 64), got {h}x{w}; set --image-size")
+        raise EbganError(
+            f"dcgan needs square images with a power-of-two side >= 16 (32 or 64), got {h}x{w}; set --image-size"
+        )
     return n
 
 
@@ -67,7 +69,7 @@ def _encoder(image_shape, width_d: int, batchnorm_d: bool) -> tuple[nn.Sequentia
     """Image -> (width_d * 2**(n-1), 4, 4); no BatchNorm on the input layer (DCGAN)."""
     n = stages(image_shape)
     ch = [image_shape[0]] + [width_d * 2**i for i in range(n)]
-    layers = []
+    layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(ch, ch[1:])):
         layers.append(nn.Conv2d(a, b, 4, 2, 1, bias=not (batchnorm_d and i > 0)))
         if batchnorm_d and i > 0:
@@ -106,7 +108,7 @@ class AutoencoderDiscriminator(nn.Module):
         else:
             first = []
         ch = [width_d * 2**i for i in reversed(range(n))]  # mirror: 4x4 stage first
-        layers = list(first)
+        layers: list[nn.Module] = list(first)
         if first:
             layers += [nn.BatchNorm2d(top), nn.ReLU(True)] if batchnorm_d else [nn.ReLU(True)]
         for a, b in zip(ch, ch[1:]):

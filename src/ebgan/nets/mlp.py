@@ -36,7 +36,7 @@ class Generator(nn.Module):
         out_dim = math.prod(image_shape)
         layers: list[nn.Module] = []
         width = latent_dim
-        for _ in range(n_layer_g - 1):
+        for _hidden in range(n_layer_g - 1):
             layers += [nn.Linear(width, size_g), nn.BatchNorm1d(size_g), nn.ReLU()]
             width = size_g
         layers += [nn.Linear(width, out_dim), nn.Tanh()]
@@ -56,7 +56,7 @@ class AutoencoderDiscriminator(nn.Module):
         in_dim = math.prod(image_shape)
         layers: list[nn.Module] = []
         width = in_dim
-        for i in range(n_layer_d - 1):
+        for _hidden in range(n_layer_d - 1):
             if dropout_d:
                 layers.append(nn.Dropout(0.5))
             layers.append(nn.Linear(width, size_d))
@@ -87,7 +87,7 @@ class Critic(nn.Module):
         self.image_shape = tuple(image_shape)
         layers: list[nn.Module] = []
         width = math.prod(image_shape)
-        for _ in range(n_layer_d - 1):
+        for _hidden in range(n_layer_d - 1):
             if dropout_d:
                 layers.append(nn.Dropout(0.5))
             layers += [nn.Linear(width, size_d), nn.LeakyReLU(0.2)]

@@ -10,8 +10,8 @@ defaults (eps 1e-5, momentum 0.1).
 
 Speed (exact, same parameters): the upsample+conv blocks run as ``UpsampleConv2d``'s
 default "transposed" form (the four 2x2 phase kernels of the 3x3 kernel as one stride-2
-transposed convolution: 2.25x fewer multiply-adds), and the feature maps after the linear layers are put in channels_last
-memory order, which oneDNN's CPU convolutions and BatchNorm run faster
+transposed convolution: 2.25x fewer multiply-adds), and the feature maps after the
+linear layers are put in channels_last memory order, which oneDNN's CPU convolutions and BatchNorm run faster
 (``benchmarks/train_speed.py``).
 """
 

@@ -55,8 +55,9 @@ class Option:
         if value is None:
             return None
         if self.choices and value not in self.choices:
-            raise EbganError(f"{self.name} must be one of {', '.join(map(str, self.choices))} for objective "
-                             f"{owner!r}, got {value!r}")
+            raise EbganError(
+                f"{self.name} must be one of {', '.join(map(str, self.choices))} for objective {owner!r}, got {value!r}"
+            )
         problem = self.check(value) if self.check else None
         if problem:
             raise EbganError(f"{self.name} {problem} (objective {owner!r}), got {value!r}")
@@ -87,8 +88,13 @@ def coerce(name: str, value: Any, kind: type, where: str) -> Any:
     return value
 
 
-_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
-               dict: "a mapping (key: value)"}
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    dict: "a mapping (key: value)",
+}
 
 
 def at_least(low: float) -> Callable[[Any], str | None]:

@@ -38,8 +38,13 @@ class BEGAN(Objective):
     name = "began"
     discriminator_kind = "autoencoder"
     options = (
-        Option("gamma", float, 0.5, "diversity ratio gamma = E[L(G(z))] / E[L(x)] aimed at (the paper: 0.3 to 0.7)",
-               check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
+        Option(
+            "gamma",
+            float,
+            0.5,
+            "diversity ratio gamma = E[L(G(z))] / E[L(x)] aimed at (the paper: 0.3 to 0.7)",
+            check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
+        ),
         Option("lambda_k", float, 0.001, "learning rate of the k_t control", check=at_least(0)),
     )
 

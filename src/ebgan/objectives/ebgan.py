@@ -138,10 +138,12 @@ def _margin_default(cfg) -> float:
     return margin_in_units(PAPER_MARGIN_L2, cfg.options["energy"], shape)
 
 
-ENERGY_OPTION = Option("energy", str, "l2", "units of the autoencoder energy: l2 (the paper's ||r||), l2sq, mse",
-                       choices=ENERGIES)
-PRETRAIN_OPTION = Option("pretrain_steps", int, 0, "autoencoder pretraining steps on real data before step 0",
-                         check=at_least(0))
+ENERGY_OPTION = Option(
+    "energy", str, "l2", "units of the autoencoder energy: l2 (the paper's ||r||), l2sq, mse", choices=ENERGIES
+)
+PRETRAIN_OPTION = Option(
+    "pretrain_steps", int, 0, "autoencoder pretraining steps on real data before step 0", check=at_least(0)
+)
 PT_WEIGHT_OPTION = Option("pt_weight", float, 0.1, "weight of the pull-away term f_PT (eq. 14)", check=positive)
 
 
@@ -152,13 +154,23 @@ class EBGAN(Objective):
     discriminator_kind = "autoencoder"
     options: ClassVar[tuple[Option, ...]] = (
         ENERGY_OPTION,
-        Option("margin", float, None, "hinge margin m; default: 10 in L2 units (the paper's MNIST value) "
-               "converted to the energy's units", check=at_least(0)),
-        Option("margin_schedule", str, "constant",
-               "constant, linear (to 0 over margin_decay_steps), auto (m from pretraining the autoencoder)",
-               choices=MARGIN_SCHEDULES),
-        Option("margin_decay_steps", int, 0, "steps for the linear (or auto) schedule to bring m to 0",
-               check=at_least(0)),
+        Option(
+            "margin",
+            float,
+            None,
+            "hinge margin m; default: 10 in L2 units (the paper's MNIST value) converted to the energy's units",
+            check=at_least(0),
+        ),
+        Option(
+            "margin_schedule",
+            str,
+            "constant",
+            "constant, linear (to 0 over margin_decay_steps), auto (m from pretraining the autoencoder)",
+            choices=MARGIN_SCHEDULES,
+        ),
+        Option(
+            "margin_decay_steps", int, 0, "steps for the linear (or auto) schedule to bring m to 0", check=at_least(0)
+        ),
         PRETRAIN_OPTION,
     )
 
@@ -178,8 +190,13 @@ class EBGAN(Objective):
         margin_decay_steps: int = 0,
         pretrain_steps: int = 0,
     ):
-        EBGAN.check_options(margin=margin, energy=energy, margin_schedule=margin_schedule,
-                           margin_decay_steps=margin_decay_steps, pretrain_steps=pretrain_steps)
+        EBGAN.check_options(
+            margin=margin,
+            energy=energy,
+            margin_schedule=margin_schedule,
+            margin_decay_steps=margin_decay_steps,
+            pretrain_steps=pretrain_steps,
+        )
         if pt_weight:
             PT_WEIGHT_OPTION.validate(pt_weight, "ebgan-pt")
         check_schedule(margin_schedule, margin_decay_steps, pretrain_steps, margin, constructor=True)
@@ -247,5 +264,6 @@ class EBGANPT(EBGAN):
     def resolve(cls, cfg) -> None:
         super().resolve(cfg)
         if cfg.batch_size < 2:
-            raise EbganError("the pull-away term is undefined for a batch of 1 (it averages over pairs); "
-                             "use --batch-size >= 2")
+            raise EbganError(
+                "the pull-away term is undefined for a batch of 1 (it averages over pairs); use --batch-size >= 2"
+            )

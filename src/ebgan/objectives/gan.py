@@ -38,8 +38,13 @@ class GAN(Objective):
     name = "gan"
     discriminator_kind = "critic"
     options = (
-        Option("gan_loss", str, "non-saturating", "generator loss: non-saturating (-log D(G(z))) or minimax",
-               choices=GAN_LOSSES),
+        Option(
+            "gan_loss",
+            str,
+            "non-saturating",
+            "generator loss: non-saturating (-log D(G(z))) or minimax",
+            choices=GAN_LOSSES,
+        ),
     )
 
     def __init__(self, gan_loss: str = "non-saturating"):
@@ -71,5 +76,7 @@ class DCGAN(GAN):
     @classmethod
     def resolve(cls, cfg) -> None:
         if cfg.model != "dcgan":
-            raise EbganError(f"objective 'dcgan' is the GAN loss on the dcgan networks; use --model dcgan "
-                             f"(or --objective gan with {cfg.model!r})")
+            raise EbganError(
+                f"objective 'dcgan' is the GAN loss on the dcgan networks; use --model dcgan "
+                f"(or --objective gan with {cfg.model!r})"
+            )

@@ -42,8 +42,13 @@ class MAGAN(EBGAN):
     name = "magan"
     options = (
         ENERGY_OPTION,
-        Option("pretrain_steps", int, 0, "autoencoder steps on real data that set m_0 (e.g. 500)",
-               check=lambda v: None if v > 0 else "must be > 0: MAGAN's first margin comes from pretraining"),
+        Option(
+            "pretrain_steps",
+            int,
+            0,
+            "autoencoder steps on real data that set m_0 (e.g. 500)",
+            check=lambda v: None if v > 0 else "must be > 0: MAGAN's first margin comes from pretraining",
+        ),
     )
 
     @classmethod
@@ -96,4 +101,8 @@ class MAGAN(EBGAN):
     def load_state_dict(self, state: dict) -> None:
         self.margin, self.initial_margin = float(state["margin"]), float(state["initial_margin"])
         self.prev_fake_mean = float(state["prev_fake_mean"])
-        self._sum_real, self._sum_fake, self._count = float(state["sum_real"]), float(state["sum_fake"]), int(state["count"])
+        self._sum_real, self._sum_fake, self._count = (
+            float(state["sum_real"]),
+            float(state["sum_fake"]),
+            int(state["count"]),
+        )

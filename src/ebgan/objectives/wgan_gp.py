@@ -54,15 +54,19 @@ class WGANGP(Objective):
     @classmethod
     def resolve(cls, cfg) -> None:
         if cfg.compile:
-            raise EbganError("wgan-gp's gradient penalty needs a double backward, which torch.compile does not "
-                             "support; drop --compile")
+            raise EbganError(
+                "wgan-gp's gradient penalty needs a double backward, which torch.compile does not "
+                "support; drop --compile"
+            )
         from ebgan.nets import family
 
         if "batchnorm_d" in family(cfg.model).ARGS:
             # The penalty is per sample: the critic must not mix samples (BatchNorm off by default here).
             if cfg.model_args.get("batchnorm_d", False) is not False:
-                raise EbganError("wgan-gp needs a critic without BatchNorm (its gradient penalty is per sample); "
-                                 "set model_args batchnorm_d=false")
+                raise EbganError(
+                    "wgan-gp needs a critic without BatchNorm (its gradient penalty is per sample); "
+                    "set model_args batchnorm_d=false"
+                )
             cfg.model_args["batchnorm_d"] = False
 
     def __init__(self, gp_weight: float = 10.0, n_critic: int = 5):

@@ -68,8 +68,10 @@ class RunLock:
             holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(self._fd)
             self._fd = None
-            raise EbganError(f"{self.path.parent} is in use by another ebgan process (PID {holder}); "
-                             "wait for it to finish or stop it, or choose another folder") from None
+            raise EbganError(
+                f"{self.path.parent} is in use by another ebgan process (PID {holder}); "
+                "wait for it to finish or stop it, or choose another folder"
+            ) from None
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, str(os.getpid()).encode(), 0)
 
@@ -158,8 +160,11 @@ class RunWriter:
                 self._disable_tensorboard(e)
 
     def _disable_tensorboard(self, e: Exception) -> None:
-        print(f"ebgan: warning: TensorBoard logging stopped ({e.__class__.__name__}: {e}); "
-              f"metrics.jsonl keeps every metric", file=sys.stderr)
+        print(
+            f"ebgan: warning: TensorBoard logging stopped ({e.__class__.__name__}: {e}); "
+            f"metrics.jsonl keeps every metric",
+            file=sys.stderr,
+        )
         with contextlib.suppress(Exception):
             self._tb.close()
         self._tb = False
@@ -178,8 +183,9 @@ class RunWriter:
         if not self.enabled or images.dim() != 4:  # 2-D toy points: see `ebgan energy surface`
             return None
         path = self.folder / "samples" / f"step_{step:06d}.png"
-        atomic_write(path, lambda f: save_image(images.float(), f, format="PNG", nrow=nrow, normalize=True,
-                                                value_range=(-1, 1)))
+        atomic_write(
+            path, lambda f: save_image(images.float(), f, format="PNG", nrow=nrow, normalize=True, value_range=(-1, 1))
+        )
         return path
 
     def close(self) -> None:
