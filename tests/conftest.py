@@ -218,3 +218,29 @@ def synthetic_images(n: int = 256, channels: int = 1, size: int = 32, seed: int 
     d2 = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2
     img = (255 * torch.exp(-d2.float() / 18)).to(torch.uint8)
     return img[:, None].expand(n, channels, size, size).contiguous()
+
+
+# A tiny toy run from the command line: 2-D points, small mlp nets, seconds per hundred steps.
+TOY_TRAIN_ARGS = [
+    "--dataset",
+    "toy:parabola",
+    "--model",
+    "mlp",
+    "--model-args",
+    "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
+    "--batch-size",
+    "16",
+    "--no-progress",
+]
+
+
+class CodeRunningPayload:
+    """Unpickling this runs code: it writes a marker file (what a crafted weights file would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.write_text, (pathlib.Path(self.marker), "pwned"))

@@ -16,29 +16,9 @@ from ebgan.cli import main
 from ebgan.config import Config
 from ebgan.files import save_png
 from ebgan.train import Trainer
-from tests.conftest import synthetic_images
+from tests.conftest import TOY_TRAIN_ARGS, CodeRunningPayload, synthetic_images
 
-TOY = [
-    "--dataset",
-    "toy:parabola",
-    "--model",
-    "mlp",
-    "--model-args",
-    "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
-    "--batch-size",
-    "16",
-    "--no-progress",
-]
-
-
-class Payload:
-    """Unpickling this runs code: it writes a marker file (a crafted weights file would do worse)."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (pathlib.Path(self.marker), "pwned"))
+TOY = TOY_TRAIN_ARGS
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +47,10 @@ class Case:
     prepare: Callable[[pathlib.Path, pathlib.Path], None] = field(default=lambda run, tmp: None)
 
 
+def _folder_train(t: pathlib.Path, *extra: str) -> list[str]:
+    return ["train", "--out", str(t / "new"), "--dataset", f"folder:{t / 'imgs'}", "--channels", "1", *extra]
+
+
 def _yaml(tmp, values):
     path = tmp / "preset.yaml"
     path.write_text(yaml.safe_dump(values))
@@ -91,7 +75,7 @@ def _bomb_folder(t: pathlib.Path):
 
 
 def _evil(path: pathlib.Path, marker: pathlib.Path):
-    torch.save({"G": Payload(marker)}, path)
+    torch.save({"G": CodeRunningPayload(marker)}, path)
 
 
 CASES = [
@@ -184,34 +168,14 @@ CASES = [
     ),
     Case(
         "one tiny image in a folder",
-        lambda r, t: [
-            "train",
-            "--out",
-            str(t / "new"),
-            "--dataset",
-            f"folder:{t / 'imgs'}",
-            "--channels",
-            "1",
-            "--batch-size",
-            "4",
-        ],
+        lambda r, t: _folder_train(t, "--batch-size", "4"),
         2,
         "less than 1/2 of the folder's common size 32x32 (e.g. ",
         lambda r, t: _mixed_folder(t),
     ),
     Case(
         "decompression bomb",
-        lambda r, t: [
-            "train",
-            "--out",
-            str(t / "new"),
-            "--dataset",
-            f"folder:{t / 'imgs'}",
-            "--channels",
-            "1",
-            "--batch-size",
-            "4",
-        ],
+        lambda r, t: _folder_train(t, "--batch-size", "4"),
         2,
         "decompression bomb",
         lambda r, t: _bomb_folder(t),

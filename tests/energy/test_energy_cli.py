@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.conftest import synthetic_images
+from tests.conftest import TOY_TRAIN_ARGS, synthetic_images
 
 from ebgan.cli import main
 from ebgan.config import Config
@@ -235,21 +235,7 @@ def test_train_energy_frames_survive_a_resume_without_duplicates(tmp_path, capsy
     from ebgan.files import save_npz
 
     run = tmp_path / "toy"
-    toy = [
-        "--dataset",
-        "toy:parabola",
-        "--model",
-        "mlp",
-        "--model-args",
-        "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
-        "--batch-size",
-        "16",
-        "--log-every",
-        "1",
-        "--no-progress",
-        "--energy-frames",
-        "2",
-    ]
+    toy = [*TOY_TRAIN_ARGS, "--log-every", "1", "--energy-frames", "2"]
     assert main(["train", "--out", str(run), *toy, "--steps", "4"]) == 0
     frames = load_frames(run)
     assert frames["steps"].tolist() == [1, 2, 4]

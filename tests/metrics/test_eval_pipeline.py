@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import pathlib
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ from ebgan.errors import EbganError
 from ebgan.metrics.classifier import Classifier, load_classifier, train_classifier
 from ebgan.metrics.evaluate import ClassifierScorer
 from ebgan.metrics.hook import EvalHook
-from tests.conftest import FMNIST, real_root_or_skip, synthetic_images
+from tests.conftest import FMNIST, CodeRunningPayload, real_root_or_skip, synthetic_images
 
 
 @pytest.fixture(scope="module")
@@ -309,16 +308,6 @@ def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch
     assert r["available"] and math.isfinite(r["fid_inception"]) and math.isfinite(r["real_vs_real"]["kid_inception"])
 
 
-class _Payload:
-    """Unpickling this runs code: it writes a marker file (what a crafted weights file would do)."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (pathlib.Path(self.marker), "pwned"))
-
-
 def test_a_weights_file_that_would_run_code_is_refused_from_the_flag_and_the_hub_cache(tmp_path, monkeypatch):
     from ebgan.errors import EbganError
     from ebgan.metrics import inception
@@ -326,7 +315,7 @@ def test_a_weights_file_that_would_run_code_is_refused_from_the_flag_and_the_hub
     marker = tmp_path / "marker"
     evil = tmp_path / "hub" / "checkpoints" / inception.WEIGHTS_NAME
     evil.parent.mkdir(parents=True)
-    torch.save({"conv.weight": _Payload(marker)}, evil)
+    torch.save({"conv.weight": CodeRunningPayload(marker)}, evil)
     for found in (inception.find_weights(evil), None):
         if found is None:  # no flag: picked up from torch's hub cache
             monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))

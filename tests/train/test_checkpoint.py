@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import pytest
 import torch
 import torch.nn as nn
+from tests.conftest import CodeRunningPayload
 
 from ebgan.errors import EbganError
 from ebgan.files import save_torch
 from ebgan.train.checkpoint import FORMAT_VERSION, load_checkpoint, load_module_state, rng_states, set_rng_states
-
-
-class Payload:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (pathlib.Path(self.marker), "pwned"))
 
 
 def test_round_trip(tmp_path):
@@ -49,7 +40,7 @@ def test_what_is_not_a_checkpoint_is_named(tmp_path, content, message):
 
 def test_a_checkpoint_that_would_run_code_runs_none(tmp_path):
     marker = tmp_path / "marker"
-    save_torch(tmp_path / "c.pt", {"format": FORMAT_VERSION, "x": Payload(marker)})
+    save_torch(tmp_path / "c.pt", {"format": FORMAT_VERSION, "x": CodeRunningPayload(marker)})
     with pytest.raises(EbganError, match=f"cannot read checkpoint {tmp_path / 'c.pt'}"):
         load_checkpoint(tmp_path / "c.pt")
     assert not marker.exists()

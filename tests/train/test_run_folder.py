@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from tests.conftest import synthetic_images
+from tests.conftest import TOY_TRAIN_ARGS, synthetic_images
 
 from ebgan.cli import main
 from ebgan.config import Config
@@ -20,19 +20,7 @@ from ebgan.objectives import EBGANPT
 from ebgan.train import Trainer
 from ebgan.train.trainer import Diverged
 
-TOY = [
-    "--dataset",
-    "toy:parabola",
-    "--model",
-    "mlp",
-    "--model-args",
-    "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16",
-    "--batch-size",
-    "16",
-    "--log-every",
-    "1",
-    "--no-progress",
-]
+TOY = [*TOY_TRAIN_ARGS, "--log-every", "1"]
 
 
 def toy(out, *extra, resume=False):
