@@ -4,6 +4,7 @@ one-line message, and a check that nothing in the run folder changed."""
 
 from __future__ import annotations
 
+import json
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import yaml
 
 from ebgan.cli import main
 from ebgan.config import Config
+from ebgan.errors import EbganError
 from ebgan.files import save_png
 from ebgan.train import Trainer
 from tests.conftest import TOY_TRAIN_ARGS, CodeRunningPayload, synthetic_images
@@ -231,6 +233,21 @@ CASES = [
         lambda r, t: _write(r / "generator.json", "{not json"),
     ),
     Case(
+        "model_args of the wrong type",
+        lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--model-args", "n_layer_g=abc"],
+        2,
+        "model_args of 'mlp': n_layer_g must be a whole number, got 'abc'",
+    ),
+    Case(
+        "negative seed", lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--seed", "-1"], 2, "seed must be >= 0"
+    ),
+    Case(
+        "energy score with batch size 0",
+        lambda r, t: ["energy", "score", "--run", str(r), "--batch-size", "0", str(t / "p.npz")],
+        2,
+        "--batch-size must be at least 1, got 0",
+    ),
+    Case(
         "sample from a missing run names the run",
         lambda r, t: ["sample", "--run", str(t / "gone"), "--out", str(t / "s.npz")],
         2,
@@ -312,3 +329,20 @@ def test_disk_full_in_tensorboard_loses_the_view_not_the_run(tmp_path, monkeypat
     assert main(["train", "--out", str(out), *TOY, "--steps", "3", "--log-every", "1"]) == 0
     assert "TensorBoard logging stopped" in capsys.readouterr().err
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_cached_classifier_that_would_run_code_runs_none(tmp_path, capsys):
+    """The last place a weights file is read: the classifier cache (safetensors; a pickle is refused)."""
+    from ebgan.metrics.classifier import SPEC, WEIGHTS, classifier_dir, load_classifier
+
+    folder = classifier_dir("fashion-mnist")
+    folder.mkdir(parents=True)
+    torch.save({"body.0.0.weight": CodeRunningPayload(tmp_path / "marker")}, folder / WEIGHTS)
+    arch = {"num_classes": 10, "channels": 1, "width": 16, "feature_dim": 128}
+    (folder / SPEC).write_text(json.dumps({"dataset": "fashion-mnist", "arch": arch, "split_used": "train"}))
+    with pytest.raises(EbganError, match=f"the cached classifier in {folder} cannot be loaded"):
+        load_classifier("fashion-mnist")
+    assert not (tmp_path / "marker").exists()
+    (folder / SPEC).write_text("{broken")
+    assert main(["classifier", "show", "--dataset", "fashion-mnist"]) == 2
+    assert "classifier.json is damaged" in capsys.readouterr().err

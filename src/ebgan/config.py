@@ -202,6 +202,7 @@ class Config:
         _check(c.image_size >= 4, f"image_size must be at least 4, got {c.image_size}")
         _check(c.channels is None or c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
+        _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
         _check(c.fit in ("pad", "resize"), f"fit must be 'pad' or 'resize', got {c.fit!r}")
         check_split(c.data_split)
         for key in ("lr_g", "lr_d"):

@@ -124,6 +124,8 @@ def run_score(args) -> int:
 
     from ebgan.data.samples import fit_to, read_inputs
 
+    if args.batch_size < 1:
+        raise EbganError(f"--batch-size must be at least 1, got {args.batch_size}")
     model = load_model(args)
     names, items = read_inputs(args.inputs, channels=model.input_shape[0] if not model.is_toy else 1)
     if model.is_toy and any(t.dtype == torch.uint8 for t in items):

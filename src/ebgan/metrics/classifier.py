@@ -168,7 +168,7 @@ def train_classifier(
         "split_used": data["split"],  # one of ebgan.data.splits.SPLITS
         "tested_on": data["tested_on"],
         "split_definition": splits.DIVISION,
-        "split_note": data["split_note"],
+        "split_note": data["split_note"] + (f"; limited to its first {len(x)} images (--limit)" if limit else ""),
         "n_train": len(x),
         "n_test": len(data["test"]),
         "feature_dim": net.arch["feature_dim"],
@@ -212,7 +212,12 @@ def load_meta(dataset: str) -> dict:
     spec = classifier_dir(dataset) / SPEC
     if not spec.is_file() or not (classifier_dir(dataset) / WEIGHTS).is_file():
         raise EbganError(missing_message(dataset))
-    return json.loads(spec.read_text())
+    try:
+        return json.loads(spec.read_text())
+    except ValueError as e:
+        raise EbganError(
+            f"{spec} is damaged ({e}); retrain it with: ebgan classifier train --dataset {dataset} --force"
+        ) from e
 
 
 def check_meta_split(meta: dict) -> None:

@@ -61,7 +61,10 @@ def resolve_model_args(model: str, model_args: dict | None) -> dict:
     unknown = set(model_args or {}) - set(defaults)
     if unknown:
         raise EbganError(f"model {model!r} has no option(s) {sorted(unknown)}; its options are {sorted(defaults)}")
-    return {**defaults, **(model_args or {})}
+    from ebgan.objectives.base import coerce
+
+    given = {k: coerce(k, v, type(defaults[k]), f"model_args of {model!r}") for k, v in (model_args or {}).items()}
+    return {**defaults, **given}
 
 
 def build_generator(model: str, latent_dim: int, image_shape, model_args: dict | None = None) -> nn.Module:
