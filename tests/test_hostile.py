@@ -5,6 +5,7 @@ one-line message, and a check that nothing in the run folder changed."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,6 +128,12 @@ CASES = [
         lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--batch-size", "1"],
         2,
         "batch of 1",
+    ),
+    Case(
+        "batch of one with BatchNorm",
+        lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--objective", "ebgan", "--batch-size", "1"],
+        2,
+        "has BatchNorm, which needs batches of 2 or more",
     ),
     Case(
         "batch larger than the data",
@@ -346,3 +353,34 @@ def test_a_cached_classifier_that_would_run_code_runs_none(tmp_path, capsys):
     (folder / SPEC).write_text("{broken")
     assert main(["classifier", "show", "--dataset", "fashion-mnist"]) == 2
     assert "classifier.json is damaged" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs"), reason="no /sys (not Linux)")
+def test_outputs_in_a_read_only_place_are_one_line_errors(toy_run, capsys):
+    """/sys is read-only even for root (file permissions are not: the suite may run as root)."""
+    for argv in (
+        ["sample", "--run", str(toy_run), "--n", "4", "--out", "/sys/ebgan-samples.npz"],
+        ["train", "--out", "/sys/ebgan-run", *TOY, "--steps", "1"],
+        ["energy", "surface", "--run", str(toy_run), "--out", "/sys/ebgan-surface.png", "--n", "10"],
+    ):
+        assert main(argv) in (1, 2), argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("ebgan: error:") and "/sys/ebgan" in err, err
+
+
+def test_disk_full_at_a_checkpoint_names_the_last_good_one(tmp_path, monkeypatch, capsys):
+    import errno
+
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *TOY, "--steps", "2"]) == 0
+    before = (out / "checkpoint.pt").read_bytes()
+
+    def full(obj, f, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    assert main(["train", "--resume", str(out), "--steps", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "last checkpoint: step 2" in err
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []

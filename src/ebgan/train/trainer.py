@@ -65,6 +65,12 @@ class Trainer:
         self.D = build_discriminator(cfg.model, self.objective.discriminator_kind, self.image_shape, cfg.model_args)
         self.D = self.D.to(self.device)
         check_networks(cfg.model, self.G, self.D, self.objective.discriminator_kind, self.image_shape)
+        if cfg.batch_size < 2 and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for net in (self.G, self.D) for m in net.modules()
+        ):
+            raise EbganError(
+                f"model {cfg.model!r} has BatchNorm, which needs batches of 2 or more; use --batch-size 2 or more"
+            )
         if cfg.batch_size > data.shape[0]:
             raise EbganError(
                 f"batch_size {cfg.batch_size} exceeds the {data.shape[0]} training samples; "
@@ -157,7 +163,11 @@ class Trainer:
         self._divergence.check(self)  # never a checkpoint of diverged weights
         if not self.writer.enabled:
             return
-        save_torch(self.writer.folder / CHECKPOINT, self.state_dict())
+        try:
+            save_torch(self.writer.folder / CHECKPOINT, self.state_dict())
+        except EbganError as e:
+            last = f"step {self.saved_step}" if self.saved_step is not None else "none written yet"
+            raise EbganError(f"{e} (last checkpoint: {last}; training stopped at step {self.step})") from e
         self.saved_step = self.step
         export_generator(
             self.G,
