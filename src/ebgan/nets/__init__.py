@@ -24,6 +24,7 @@ FAMILIES: dict[str, str] = {
     "seed32": "ebgan.nets.seed32",
     "mlp": "ebgan.nets.mlp",
     "dcgan": "ebgan.nets.dcgan",
+    "began": "ebgan.nets.began",
 }
 DISCRIMINATOR_CLASSES = {"autoencoder": "AutoencoderDiscriminator", "critic": "Critic"}
 

@@ -1,0 +1,60 @@
+"""began: BEGAN's own networks (Berthelot et al. 2017, Figure 1)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from tests.conftest import synthetic_images
+
+from ebgan.config import Config, load_preset
+from ebgan.errors import EbganError
+from ebgan.nets import build_discriminator, build_generator
+from ebgan.train import Trainer
+
+
+@pytest.mark.parametrize("side, n_scales", [(32, 3), (64, 4)])
+def test_shapes_scales_and_channels(side, n_scales):
+    args = {"width": 8, "embedding_dim": 16}
+    G = build_generator("began", 64, (3, side, side), args)
+    D = build_discriminator("began", "autoencoder", (3, side, side), args)
+    x = G(torch.randn(2, 64))
+    assert x.shape == (2, 3, side, side) and x.abs().max() <= 1
+    recon, h = D(x)
+    assert recon.shape == x.shape and h.shape == (2, 16)
+    # the encoder's stride-2 convs: one fewer than the scales, channels n -> 2n -> 3n ...
+    strided = [m for m in D.encoder.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert [(m.in_channels, m.out_channels) for m in strided] == [(8 * i, 8 * (i + 1)) for i in range(1, n_scales)]
+    # nearest-neighbour up-sampling in the decoder and in G, one fewer than the scales
+    for net in (D.decoder, G):
+        ups = [m for m in net.modules() if isinstance(m, nn.Upsample)]
+        assert len(ups) == n_scales - 1 and all(m.mode == "nearest" for m in ups)
+    # 3x3 kernels and ELU throughout, fully connected h of 16 from an 8x8 map of n * scales channels
+    assert all(m.kernel_size == (3, 3) for m in D.modules() if isinstance(m, nn.Conv2d))
+    assert D.encoder.fc.in_features == 8 * 8 * 8 * n_scales and D.encoder.fc.out_features == 16
+    assert not any(isinstance(m, (nn.ReLU, nn.LeakyReLU)) for m in [*G.modules(), *D.modules()])
+
+
+def test_no_batchnorm_anywhere():
+    nets = [build_generator("began", 64, (1, 32, 32)), build_discriminator("began", "autoencoder", (1, 32, 32))]
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for net in nets for m in net.modules())
+
+
+def test_sizes_it_cannot_take():
+    with pytest.raises(EbganError, match="power-of-two side"):
+        build_generator("began", 64, (1, 28, 28))
+
+
+def test_the_preset_trains_began_on_its_networks():
+    values = load_preset("fmnist-began")
+    assert values["model"] == "began" and values["latent_dim"] == 64 and values["batch_size"] == 16
+    cfg = Config(**{**values, "model_args": {"width": 4, "embedding_dim": 8}, "steps": 2}).resolve()
+    trainer = Trainer(cfg, synthetic_images(32))
+    trainer.train(progress=False)
+    assert trainer.step == 2 and 0.0 <= trainer.objective.k <= 1.0
+
+
+def test_wgan_gp_preset_uses_algorithm_1s_adam():
+    values = load_preset("fmnist-wgan-gp")
+    assert (values["lr_g"], values["lr_d"], values["beta1"], values["beta2"]) == (1e-4, 1e-4, 0.0, 0.9)
+    assert (values["gp_weight"], values["n_critic"]) == (10.0, 5)
