@@ -60,8 +60,10 @@ class Config:
     # --- optimisation
     steps: int = _f(2000, "total generator steps of the run (a resume continues up to it)")
     batch_size: int = _f(64, "images per batch")
-    lr_g: float = _f(2e-4, "Adam learning rate of G")
-    lr_d: float = _f(2e-4, "Adam learning rate of D")
+    optim_g: str = _f("adam", "optimizer of G: adam (betas beta1, beta2) or sgd (plain, no momentum)")
+    optim_d: str = _f("adam", "optimizer of D: adam or sgd")
+    lr_g: float = _f(2e-4, "learning rate of G")
+    lr_d: float = _f(2e-4, "learning rate of D")
     beta1: float = _f(0.5, "Adam beta1")
     beta2: float = _f(0.999, "Adam beta2")
     seed: int = _f(0, "seed of weights, data order and noise")
@@ -207,6 +209,10 @@ class Config:
         check_split(c.data_split)
         for key in ("lr_g", "lr_d"):
             _check(getattr(c, key) > 0, f"{key} must be a positive learning rate, got {getattr(c, key)}")
+        for key in ("optim_g", "optim_d"):
+            _check(
+                getattr(c, key) in OPTIMIZERS, f"{key} must be one of {', '.join(OPTIMIZERS)}, got {getattr(c, key)!r}"
+            )
         for key in ("beta1", "beta2"):
             _check(0 <= getattr(c, key) < 1, f"{key} must be in [0, 1), got {getattr(c, key)}")
         for key in ("sample_every", "checkpoint_every", "eval_every"):
@@ -225,6 +231,7 @@ class Config:
         return c
 
 
+OPTIMIZERS = ("adam", "sgd")
 FIELD_TYPES: dict[str, tuple[type, bool]] = {}  # field -> (type, None allowed)
 for _field in dataclasses.fields(Config):
     if _field.name == "options":
