@@ -20,6 +20,7 @@ COMMANDS = [
     "ebgan.commands.eval",
     "ebgan.commands.classifier",
     "ebgan.commands.presets",
+    "ebgan.commands.sweep",
 ]
 
 

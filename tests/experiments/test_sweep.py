@@ -1,0 +1,191 @@
+"""ebgan.experiments.sweep: the paper's grids, seeded samples, shards, resumable results, summary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ebgan.cli import main
+from ebgan.errors import EbganError
+from ebgan.experiments import sweep as sw
+from ebgan.metrics.classifier import train_classifier
+
+TINY_NETS = dict(N_LAYER=(2, 3), SIZE_G=(16,), SIZE_D=(8,), DROPOUT=(False,))
+
+
+def test_grid_sizes_are_the_papers():
+    assert len(sw.grid_settings("paper-mnist", ["ebgan"])) == 4 * 4 * 4 * 4 * 2 == 512
+    gan = sw.grid_settings("paper-mnist", ["gan"])
+    assert len(gan) == 512 * 2 * 2 * 3 == 6144
+    assert len({s.id for s in gan}) == 6144  # ids are unique
+    margin = sw.grid_settings("paper-margin", ["ebgan"], seeds=2)
+    assert sorted({s.params[0][1] for s in margin}) == [1, 2, 4, 6, 8, 12, 16, 32] and len(margin) == 16
+    with pytest.raises(EbganError, match="grid 'paper-margin' has no objective gan"):
+        sw.grid_settings("paper-margin", ["gan"])
+
+
+def test_samples_are_seeded_and_shards_split_them_disjointly():
+    settings = sw.grid_settings("paper-mnist", ["ebgan", "gan"])
+    a = sw.select(settings, 10, seed=3)
+    assert [s.id for s in a] == [s.id for s in sw.select(settings, 10, seed=3)]
+    assert [s.id for s in a] != [s.id for s in sw.select(settings, 10, seed=4)]
+    assert [s.objective for s in a].count("gan") == 10
+    shards = [sw.select(settings, 10, seed=3, shard=(i, 3)) for i in range(3)]
+    ids = [s.id for part in shards for s in part]
+    assert sorted(ids) == sorted(s.id for s in a) and len(set(ids)) == len(ids)
+    with pytest.raises(EbganError, match="--shard"):
+        sw.parse_shard("3/3")
+
+
+def test_a_torn_last_line_is_skipped_and_the_first_result_of_an_id_wins(tmp_path):
+    path = tmp_path / "results-0of1.jsonl"
+    sw.append_result(path, {"id": "a", "i_prime": 1.0})
+    sw.append_result(path, {"id": "a", "i_prime": 2.0})
+    with open(path, "a") as f:
+        f.write('{"id": "b", "i_pr')
+    assert sw.read_results(tmp_path) == [{"id": "a", "i_prime": 1.0}]
+
+
+@pytest.fixture
+def tiny_mnist_like(tiny_idx, monkeypatch):
+    """A 28x28 labelled IDX dataset, its classifier, and the grid shrunk to tiny networks."""
+    root, spec = tiny_idx("tiny-digits", splits={"train": 120, "test": 60}, size=28)
+    train_classifier("tiny-digits", root, epochs=1, log=lambda m: None)
+    for name, value in TINY_NETS.items():
+        monkeypatch.setattr(sw, name, value)
+    monkeypatch.setattr(
+        sw, "MARGIN_NET", {"n_layer_g": 2, "n_layer_d": 2, "size_g": 16, "size_d": 8, "dropout_d": False}
+    )
+    return {"dataset": "tiny-digits", "data_root": str(root), "batch_size": 8}
+
+
+def test_results_diverged_runs_resume_and_shards_merge(tiny_mnist_like, tmp_path, monkeypatch):
+    base = tiny_mnist_like
+    rows = sw.sweep(
+        "paper-mnist",
+        "ebgan,gan",
+        tmp_path / "s0",
+        steps=3,
+        sample=2,
+        seed=1,
+        shard=(0, 2),
+        base=base,
+        eval_n=50,
+        log=lambda m: None,
+    )
+    assert len(rows) == 2 and all(r["status"] == "ok" and r["i_prime"] >= 0 for r in rows)
+    assert {r["data_split"] for r in rows} == {"train"} and {r["classifier_split"] for r in rows} == {"train"}
+    # nothing runs twice: the same command again trains nothing
+    calls = []
+    with monkeypatch.context() as m:
+        m.setattr(sw, "run_setting", lambda *a: calls.append(a) or {})
+        sw.sweep(
+            "paper-mnist",
+            "ebgan,gan",
+            tmp_path / "s0",
+            steps=3,
+            sample=2,
+            seed=1,
+            shard=(0, 2),
+            base=base,
+            eval_n=50,
+            log=lambda m: None,
+        )
+    assert calls == []
+    # a diverged run is a result, not a crash of the sweep
+    from ebgan.train.trainer import Diverged
+
+    def diverge(self, progress=True):
+        raise Diverged("training diverged at step 1: loss_d = nan")
+
+    with monkeypatch.context() as m:
+        m.setattr("ebgan.train.Trainer.train", diverge)
+        other = sw.sweep(
+            "paper-mnist",
+            "ebgan,gan",
+            tmp_path / "s1",
+            steps=3,
+            sample=2,
+            seed=1,
+            shard=(1, 2),
+            base=base,
+            eval_n=50,
+            log=lambda m: None,
+        )
+    assert [r["status"] for r in other] == ["diverged", "diverged"], other
+    assert all(r.get("i_prime") is None and "diverged at step 1" in r["message"] for r in other)
+    summary = sw.summarise([tmp_path / "s0", tmp_path / "s1"], tmp_path / "sum")
+    assert summary["settings"] == 4
+    every = summary["grids"]["paper-mnist"]["all settings"]
+    assert sum(v["settings"] for v in every.values()) == 4 and sum(v["failed"] for v in every.values()) == 2
+    assert (tmp_path / "sum" / "histograms.png").read_bytes()[:4] == b"\x89PNG"
+    assert "I' >= 2" in (tmp_path / "sum" / "summary.md").read_text()
+
+
+def test_margin_grid_and_cli(tiny_mnist_like, tmp_path, capsys):
+    base = tiny_mnist_like
+    sw.sweep(
+        "paper-margin",
+        "ebgan",
+        tmp_path / "m",
+        steps=2,
+        sample=2,
+        seed=0,
+        seeds=1,
+        base=base,
+        eval_n=40,
+        log=lambda m: None,
+    )
+    assert main(["sweep", "summary", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "The margin (Figure 9)" in out and (tmp_path / "m" / "margin.png").is_file()
+    assert main(["sweep", "--grid", "paper-margin", "--objectives", "gan", "--out", str(tmp_path / "x")]) == 2
+    assert "has no objective gan" in capsys.readouterr().err
+
+
+@pytest.mark.realdata("mnist:test")
+@pytest.mark.slow
+def test_two_workers_killed_then_resumed_run_each_setting_once(data_root, tmp_path, monkeypatch):
+    """The real MNIST test-fit split, the honest rule, 2 spawned workers; the sweep is killed after its
+    first result (the runs under way are lost) and the same call finishes the rest."""
+    train_classifier("mnist", data_root, epochs=1, limit=600, log=lambda m: None)
+    for name, value in TINY_NETS.items():
+        monkeypatch.setattr(sw, name, value)
+    base = {"data_root": str(data_root), "data_split": "test-fit", "batch_size": 16}
+    lines = []
+
+    def killed_after_first(message):
+        lines.append(message)
+        if message.startswith("[1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sw.sweep(
+            "paper-mnist",
+            "ebgan,gan",
+            tmp_path,
+            steps=4,
+            sample=2,
+            seed=0,
+            workers=2,
+            base=base,
+            eval_n=100,
+            log=killed_after_first,
+        )
+    assert len(sw.read_results(tmp_path)) == 1
+    rows = sw.sweep(
+        "paper-mnist",
+        "ebgan,gan",
+        tmp_path,
+        steps=4,
+        sample=2,
+        seed=0,
+        workers=2,
+        base=base,
+        eval_n=100,
+        log=lambda m: None,
+    )
+    ids = [json.loads(line)["id"] for line in (tmp_path / "results-0of1.jsonl").read_text().splitlines()]
+    assert len(ids) == 4 and len(set(ids)) == 4  # each setting ran to a result exactly once
+    assert {r["data_split"] for r in rows} == {"test-fit"} and {r["classifier_split"] for r in rows} == {"test-fit"}
