@@ -304,8 +304,10 @@ def load_preset(name_or_path: str | Path) -> dict[str, Any]:
     return load_config_file(preset_path(name_or_path))
 
 
-def config_diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
-    """Keys whose values differ, except the ones a resume may change."""
+def config_diff(old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
+    """Keys whose values differ, except the ones a resume may change (``RESUMABLE`` of ``new``'s class:
+    a ``Config`` or another run kind's config with ``to_dict``)."""
     a, b = old.to_dict(), new.to_dict()
     keys = list(a) + [k for k in b if k not in a]
-    return {k: (a.get(k), b.get(k)) for k in keys if k not in Config.RESUMABLE and a.get(k) != b.get(k)}
+    resumable = type(new).RESUMABLE
+    return {k: (a.get(k), b.get(k)) for k in keys if k not in resumable and a.get(k) != b.get(k)}

@@ -1,5 +1,6 @@
-"""Training: the objective-agnostic loop, checkpoints and the run folder."""
+"""Training: the model-agnostic loop (``loop``), the GAN trainer, checkpoints and the run folder."""
 
-from ebgan.train.trainer import Stopped, Trainer, pick_device
+from ebgan.train.loop import Stopped, TrainingLoop, pick_device
+from ebgan.train.trainer import Trainer
 
-__all__ = ["Stopped", "Trainer", "pick_device"]
+__all__ = ["Stopped", "Trainer", "TrainingLoop", "pick_device"]

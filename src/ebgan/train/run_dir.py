@@ -19,18 +19,23 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torchvision.utils import save_image
 
-from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.files import atomic_write, explain_os_error, write_text
 
 CONFIG, CHECKPOINT, METRICS, LOCK = "config.yaml", "checkpoint.pt", "metrics.jsonl", ".lock"
 # What a run writes before its first checkpoint: a start that died before it is cleared on reuse.
 EARLY_OUTPUTS = (CONFIG, METRICS, "tb", "samples", "report.md", "losses.png", "energy_frames.npz")
+
+
+class SavesItself(Protocol):
+    """A run's config: ebgan.config.Config, or another run kind's (ebgan.contrastive.ContrastiveConfig)."""
+
+    def save(self, path: Path) -> None: ...
 
 
 def holds_run(folder: Path) -> bool:
@@ -115,7 +120,7 @@ class RunWriter:
                 f"{self.folder} already holds a run; continue it with --resume {self.folder} or choose another --out"
             )
 
-    def start(self, cfg: Config, step: int) -> None:
+    def start(self, cfg: SavesItself, step: int) -> None:
         """Write config.yaml and make the folder's records agree with ``step`` (0 for a fresh run)."""
         if not self.enabled:
             return

@@ -1,41 +1,24 @@
-"""The objective-agnostic training loop (see ``ebgan.objectives.base`` for the step order)."""
+"""The GAN trainer: networks, optimizers and one iteration of any objective (see
+``ebgan.objectives.base`` for the step order) on the loop of ``ebgan.train.loop``."""
 
 from __future__ import annotations
 
 import contextlib
-import math
-import signal
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn as nn
-from tqdm import tqdm
 
-from ebgan.config import Config, config_diff
+from ebgan.config import Config
 from ebgan.data import EpochBatches
 from ebgan.errors import EbganError
-from ebgan.files import save_torch
 from ebgan.generator_io import export_generator
 from ebgan.nets import build_discriminator, build_generator, check_networks
 from ebgan.objectives import build_objective
-from ebgan.train import checkpoint as ckpt
-from ebgan.train.run_dir import CHECKPOINT, RunWriter
+from ebgan.train.checkpoint import load_module_state
+from ebgan.train.loop import Diverged, Divergence, Stopped, TrainingLoop, pick_device
 
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise EbganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EbganError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return device
+__all__ = ["Diverged", "Divergence", "Stopped", "Trainer", "pick_device"]  # the loop's names, where they were
 
 
 def make_optimizer(kind: str, net: nn.Module, lr: float, cfg: Config, device: torch.device) -> torch.optim.Optimizer:
@@ -47,27 +30,19 @@ def make_optimizer(kind: str, net: nn.Module, lr: float, cfg: Config, device: to
     return torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
-class Stopped(Exception):
-    """Training stopped by SIGINT/SIGTERM after writing a checkpoint."""
-
-    def __init__(self, signum: int, step: int):
-        super().__init__(f"stopped by signal {signum} at step {step}; checkpoint written")
-        self.signum, self.step = signum, step
-
-
-class Trainer:
+class Trainer(TrainingLoop):
     """Builds networks, optimizers and objective from a resolved Config and trains them.
 
     ``data`` is the training set as one tensor: uint8 images (N, C, H, W) or float
     vectors (N, D) for the 2-D toys. ``run_dir=None`` trains without writing anything.
     """
 
+    DIVERGENCE_KEYS = ("loss_d", "loss_g")
+    SHOWN = ("loss_d", "loss_g", "energy_real", "energy_fake", "hinge_active", "images_per_s")
+    STATE_KEYS = ("G", "D", "opt_g", "opt_d", "objective", "batches", "noise")
+
     def __init__(self, cfg: Config, data: torch.Tensor, run_dir: Path | None = None, resume: bool = False):
-        self.cfg = cfg
-        self.device = pick_device(cfg.device)
-        self.is_main = True  # rank-aware work (files, progress) is gated on this alone
-        self.writer = RunWriter(run_dir, enabled=self.is_main)
-        torch.manual_seed(cfg.seed)
+        super().__init__(cfg, run_dir)  # device, run writer, seed, step 0, hooks, signals, divergence watch
         self.image_shape = tuple(data.shape[1:])
         self.objective = build_objective(cfg)
         self.G = build_generator(cfg.model, cfg.latent_dim, self.image_shape, cfg.model_args).to(self.device)
@@ -90,37 +65,14 @@ class Trainer:
         self.batches = EpochBatches(data.to(self.device), cfg.batch_size, seed=cfg.seed)
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
-        self.step = 0
-        self.hooks: list[
-            Callable[[Trainer], dict | None]
-        ] = []  # callables hook(trainer) -> dict of metrics or None, run after each step
         # Compiled views for the hot path; checkpoints always use the plain modules.
         self.G_run: nn.Module = torch.compile(self.G) if cfg.compile else self.G  # type: ignore[assignment]
         self.D_run: nn.Module = torch.compile(self.D) if cfg.compile else self.D  # type: ignore[assignment]
-        self._stop_signal = None
-        self._divergence = Divergence(self.device)
-        self.saved_step: int | None = None  # step of the last checkpoint written or resumed from
-        self.writer.open(resume)  # lock and check the folder; nothing in it changes until start()
-        try:
-            if resume:
-                self.load(self.writer.folder / CHECKPOINT)
-                self.saved_step = self.step
-                if cfg.steps < self.step:
-                    raise EbganError(
-                        f"{run_dir} has done {self.step} steps; steps (the run's total) must be at "
-                        f"least {self.step}, got {cfg.steps}"
-                    )
-            self.writer.start(cfg, self.step)
-        except BaseException:
-            self.writer.close()
-            raise
+        self.open_run(resume)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict:
+    def model_state(self) -> dict:
         return {
-            "format": ckpt.FORMAT_VERSION,
-            "config": self.cfg.to_dict(),
-            "step": self.step,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -128,54 +80,18 @@ class Trainer:
             "objective": self.objective.state_dict(),
             "batches": self.batches.state_dict(),
             "noise": self.noise.get_state(),
-            "rng": ckpt.rng_states(),
         }
 
-    CHECKPOINT_KEYS = ("config", "step", "G", "D", "opt_g", "opt_d", "objective", "batches", "noise", "rng")
+    def load_model_state(self, state: dict, path: Path) -> None:
+        load_module_state(self.G, state["G"], "generator", path)
+        load_module_state(self.D, state["D"], "discriminator", path)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.objective.load_state_dict(state["objective"])
+        self.batches.load_state_dict(state["batches"])
+        self.noise.set_state(state["noise"])
 
-    def load(self, path: Path) -> None:
-        state = ckpt.load_checkpoint(path)
-        missing = [k for k in self.CHECKPOINT_KEYS if k not in state]
-        if missing:
-            raise EbganError(
-                f"{path} lacks {', '.join(missing)}: it is damaged or not a training checkpoint; "
-                "start a new run with --out"
-            )
-        try:
-            changed = sorted(config_diff(Config.from_dict(state["config"], str(path), saved=True), self.cfg))
-        except (EbganError, AttributeError, TypeError):
-            changed = ["keys"]
-        if changed:
-            raise EbganError(
-                f"{path} was written by a run with another config ({', '.join(changed)} differ): "
-                "it comes from another model or run"
-            )
-        ckpt.load_module_state(self.G, state["G"], "generator", path)
-        ckpt.load_module_state(self.D, state["D"], "discriminator", path)
-        try:
-            self.opt_g.load_state_dict(state["opt_g"])
-            self.opt_d.load_state_dict(state["opt_d"])
-            self.objective.load_state_dict(state["objective"])
-            self.batches.load_state_dict(state["batches"])
-            self.noise.set_state(state["noise"])
-            ckpt.set_rng_states(state["rng"])
-            self.step = int(state["step"])
-        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
-            raise EbganError(
-                f"{path} is damaged ({e.__class__.__name__}: {str(e)[:120]}); "
-                "resume from a copy or start a new run with --out"
-            ) from e
-
-    def save(self) -> None:
-        self._divergence.check(self)  # never a checkpoint of diverged weights
-        if not self.writer.enabled:
-            return
-        try:
-            save_torch(self.writer.folder / CHECKPOINT, self.state_dict())
-        except EbganError as e:
-            last = f"step {self.saved_step}" if self.saved_step is not None else "none written yet"
-            raise EbganError(f"{e} (last checkpoint: {last}; training stopped at step {self.step})") from e
-        self.saved_step = self.step
+    def export(self) -> None:
         export_generator(
             self.G,
             self.writer.folder,
@@ -219,13 +135,9 @@ class Trainer:
         metrics.update(m)
         self.step += 1
         obj.end_step(self.step)
-        self._divergence.record(self.step, metrics)
         return metrics
 
-    # ------------------------------------------------------------------ the loop
-    def _on_signal(self, signum, frame):
-        self._stop_signal = signum
-
+    # ------------------------------------------------------------------ the loop's hooks
     def fixed_samples(self) -> torch.Tensor:
         self.G.eval()
         with torch.no_grad():
@@ -233,93 +145,23 @@ class Trainer:
         self.G.train()
         return images
 
-    def train(self, steps: int | None = None, progress: bool = True) -> None:
-        """Train until ``steps`` total iterations (default: the config's), checkpointing as configured."""
-        cfg, total = self.cfg, steps or self.cfg.steps
-        if self.step == 0:
-            self.objective.prepare(self)
-        # Signals can only be caught in the main thread; elsewhere they keep their default.
-        catch = threading.current_thread() is threading.main_thread()
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if catch else {}
-        # Per-key sums and counts: a metric reported on some steps only (a hook's) is
-        # averaged over the steps that reported it, not over the whole interval.
-        sums: dict[str, Any] = {}
-        counts: dict[str, int] = {}
-        images_seen, t0 = 0, time.perf_counter()
-        bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
-        try:
-            while self.step < total:
-                metrics = self.train_step()
-                for hook in self.hooks:
-                    metrics.update(hook(self) or {})
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else v)
-                    counts[k] = counts.get(k, 0) + 1
-                images_seen += cfg.batch_size * self.objective.d_steps
-                bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == total:
-                    self._divergence.check(self)
-                    elapsed = time.perf_counter() - t0
-                    line = {k: float(v) / counts[k] for k, v in sums.items()}
-                    line["images_per_s"] = images_seen / max(elapsed, 1e-9)
-                    self.writer.log(self.step, line)
-                    bar.set_postfix({k: f"{line[k]:.3g}" for k in _SHOWN if k in line})
-                    sums, counts, images_seen, t0 = {}, {}, 0, time.perf_counter()
-                if cfg.sample_every and self.step % cfg.sample_every == 0:
-                    self._divergence.check(self)
-                    self.writer.save_grid(self.fixed_samples(), self.step)
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save()
-                if self._stop_signal is not None:
-                    self.save()
-                    raise Stopped(self._stop_signal, self.step)
-            self.save()
+    def before_training(self) -> None:
+        self.objective.prepare(self)
+
+    def after_step(self) -> None:
+        if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+            self._divergence.check(self)
             self.writer.save_grid(self.fixed_samples(), self.step)
-        finally:
-            bar.close()
-            self.writer.close()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
+    def after_training(self) -> None:
+        self.writer.save_grid(self.fixed_samples(), self.step)
 
-class Diverged(EbganError):
-    """A loss became NaN or infinite; the run stopped without checkpointing the diverged weights."""
+    def samples_per_step(self) -> int:
+        return self.cfg.batch_size * self.objective.d_steps
 
-
-class Divergence:
-    """Watches the losses for NaN/inf without a device sync per step: the first bad step and its
-    values are kept on the device, and ``check`` (at log, sample and checkpoint time) reads them."""
-
-    KEYS = ("loss_d", "loss_g")
-
-    def __init__(self, device: torch.device):
-        self.first_step = torch.full((), -1, dtype=torch.long, device=device)
-        self.values = torch.zeros(len(self.KEYS), device=device)
-
-    @torch.no_grad()
-    def record(self, step: int, metrics: dict) -> None:
-        vals = torch.stack(
-            [metrics[k].detach().float().reshape(()) if k in metrics else self.values.new_zeros(()) for k in self.KEYS]
+    def divergence_advice(self) -> str:
+        cfg = self.cfg
+        return (
+            f"Lower the learning rates (lr_d {cfg.lr_d:g}, lr_g {cfg.lr_g:g}) or the objective's weights "
+            "and start again"
         )
-        first = (~torch.isfinite(vals).all()) & (self.first_step < 0)
-        self.first_step = torch.where(first, step, self.first_step)
-        self.values = torch.where(first, vals, self.values)
-
-    def check(self, trainer) -> None:
-        step = int(self.first_step)
-        if step < 0:
-            return
-        bad = ", ".join(f"{k} = {float(v)}" for k, v in zip(self.KEYS, self.values.tolist()) if not math.isfinite(v))
-        cfg = trainer.cfg
-        kept = (
-            f"the last good checkpoint (step {trainer.saved_step}) is intact"
-            if trainer.saved_step is not None and trainer.writer.enabled
-            else "no checkpoint was written"
-        )
-        raise Diverged(
-            f"training diverged at step {step}: {bad}; {kept}. Lower the learning rates "
-            f"(lr_d {cfg.lr_d:g}, lr_g {cfg.lr_g:g}) or the objective's weights and start again"
-        )
-
-
-_SHOWN = ("loss_d", "loss_g", "energy_real", "energy_fake", "hinge_active", "images_per_s")

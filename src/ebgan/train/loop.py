@@ -1,0 +1,267 @@
+"""The model-agnostic part of training: run folder, step counter, metrics, signals, checkpoints.
+
+A ``TrainingLoop`` subclass builds its networks and optimizers, then calls ``open_run``; it
+implements ``train_step`` (one optimisation step, returning its metrics), ``model_state`` /
+``load_model_state`` (what a checkpoint holds beyond config, step and the global RNG
+states) and optionally the other hooks below. The GAN ``Trainer`` and the contrastive
+``ContrastiveTrainer`` are the two subclasses.
+
+What the loop guarantees to every subclass:
+- the run folder is locked and checked before anything is written (``RunWriter``);
+- a resume loads the checkpoint, refuses a config that differs in a key that is not in the
+  config class's ``RESUMABLE``, and continues bit for bit (RNG states are checkpointed);
+- metrics are averaged per key over the steps that reported them, written to metrics.jsonl
+  and TensorBoard every ``log_every`` steps and shown on the progress bar (``SHOWN``);
+- the losses named in ``DIVERGENCE_KEYS`` are watched for NaN/inf without a device sync per
+  step; diverged weights are never checkpointed;
+- SIGINT/SIGTERM write a checkpoint and raise ``Stopped``.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from tqdm import tqdm
+
+from ebgan.config import config_diff
+from ebgan.errors import EbganError
+from ebgan.files import save_torch
+from ebgan.train import checkpoint as ckpt
+from ebgan.train.run_dir import CHECKPOINT, RunWriter
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise EbganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EbganError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+class Stopped(Exception):
+    """Training stopped by SIGINT/SIGTERM after writing a checkpoint."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"stopped by signal {signum} at step {step}; checkpoint written")
+        self.signum, self.step = signum, step
+
+
+class TrainingLoop:
+    """Base class of the trainers. ``cfg`` is a resolved config object with ``steps``, ``seed``,
+    ``device``, ``batch_size``, ``log_every``, ``checkpoint_every``, ``to_dict``, ``save``, a
+    ``from_dict(values, source, saved=True)`` class method and a ``RESUMABLE`` set of keys."""
+
+    DIVERGENCE_KEYS: ClassVar[tuple[str, ...]] = ("loss",)  # losses watched for NaN/inf
+    SHOWN: ClassVar[tuple[str, ...]] = ("loss", "images_per_s")  # metrics on the progress bar
+    STATE_KEYS: ClassVar[tuple[str, ...]] = ()  # keys of model_state a checkpoint must hold
+
+    def __init__(self, cfg: Any, run_dir: Path | str | None = None):
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        self.is_main = True  # rank-aware work (files, progress) is gated on this alone
+        self.writer = RunWriter(Path(run_dir) if run_dir is not None else None, enabled=self.is_main)
+        torch.manual_seed(cfg.seed)
+        self.step = 0
+        # callables hook(trainer) -> dict of metrics or None, run after each step
+        self.hooks: list[Callable[[Any], dict | None]] = []
+        self._stop_signal: int | None = None
+        self._divergence = Divergence(self.device, self.DIVERGENCE_KEYS)
+        self.saved_step: int | None = None  # step of the last checkpoint written or resumed from
+
+    def open_run(self, resume: bool) -> None:
+        """Lock and check the run folder, load the checkpoint on resume, then write config.yaml.
+        Call once the networks and optimizers exist; nothing in the folder changes before a
+        resume is known to proceed."""
+        cfg = self.cfg
+        self.writer.open(resume)
+        try:
+            if resume:
+                self.load(self.writer.folder / CHECKPOINT)
+                self.saved_step = self.step
+                if cfg.steps < self.step:
+                    raise EbganError(
+                        f"{self.writer.folder} has done {self.step} steps; steps (the run's total) must be at "
+                        f"least {self.step}, got {cfg.steps}"
+                    )
+            self.writer.start(cfg, self.step)
+        except BaseException:
+            self.writer.close()
+            raise
+
+    # ------------------------------------------------------------------ what subclasses provide
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One optimisation step; increments ``self.step`` and returns its metrics."""
+        raise NotImplementedError
+
+    def model_state(self) -> dict:
+        """Networks, optimizers, samplers, private generators: everything but config, step and global RNG."""
+        raise NotImplementedError
+
+    def load_model_state(self, state: dict, path: Path) -> None:
+        raise NotImplementedError
+
+    def before_training(self) -> None:
+        """Called by ``train`` before the first step of a fresh run (not on resume)."""
+
+    def after_step(self) -> None:
+        """Called after each step's logging, before its checkpoint (e.g. sample grids)."""
+
+    def after_training(self) -> None:
+        """Called after the final checkpoint."""
+
+    def export(self) -> None:
+        """Write the run's deliverable beside each checkpoint (e.g. the generator)."""
+
+    def samples_per_step(self) -> int:
+        """Images per step, for the images_per_s metric."""
+        return self.cfg.batch_size
+
+    def divergence_advice(self) -> str:
+        return "Lower the learning rate and start again"
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {
+            "format": ckpt.FORMAT_VERSION,
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            **self.model_state(),
+            "rng": ckpt.rng_states(),
+        }
+
+    def load(self, path: Path) -> None:
+        state = ckpt.load_checkpoint(path)
+        missing = [k for k in ("config", "step", *self.STATE_KEYS, "rng") if k not in state]
+        if missing:
+            raise EbganError(
+                f"{path} lacks {', '.join(missing)}: it is damaged or not a training checkpoint; "
+                "start a new run with --out"
+            )
+        try:
+            saved = type(self.cfg).from_dict(state["config"], str(path), saved=True)
+            changed = sorted(config_diff(saved, self.cfg))
+        except (EbganError, AttributeError, TypeError):
+            changed = ["keys"]
+        if changed:
+            raise EbganError(
+                f"{path} was written by a run with another config ({', '.join(changed)} differ): "
+                "it comes from another model or run"
+            )
+        try:
+            self.load_model_state(state, path)
+            ckpt.set_rng_states(state["rng"])
+            self.step = int(state["step"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise EbganError(
+                f"{path} is damaged ({e.__class__.__name__}: {str(e)[:120]}); "
+                "resume from a copy or start a new run with --out"
+            ) from e
+
+    def save(self) -> None:
+        self._divergence.check(self)  # never a checkpoint of diverged weights
+        if not self.writer.enabled:
+            return
+        try:
+            save_torch(self.writer.folder / CHECKPOINT, self.state_dict())
+        except EbganError as e:
+            last = f"step {self.saved_step}" if self.saved_step is not None else "none written yet"
+            raise EbganError(f"{e} (last checkpoint: {last}; training stopped at step {self.step})") from e
+        self.saved_step = self.step
+        self.export()
+
+    # ------------------------------------------------------------------ the loop
+    def _on_signal(self, signum, frame):
+        self._stop_signal = signum
+
+    def train(self, steps: int | None = None, progress: bool = True) -> None:
+        """Train until ``steps`` total steps (default: the config's), checkpointing as configured."""
+        cfg, total = self.cfg, steps or self.cfg.steps
+        if self.step == 0:
+            self.before_training()
+        # Signals can only be caught in the main thread; elsewhere they keep their default.
+        catch = threading.current_thread() is threading.main_thread()
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if catch else {}
+        # Per-key sums and counts: a metric reported on some steps only (a hook's) is
+        # averaged over the steps that reported it, not over the whole interval.
+        sums: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        images_seen, t0 = 0, time.perf_counter()
+        bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
+        try:
+            while self.step < total:
+                metrics = self.train_step()
+                self._divergence.record(self.step, metrics)
+                for hook in self.hooks:
+                    metrics.update(hook(self) or {})
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else v)
+                    counts[k] = counts.get(k, 0) + 1
+                images_seen += self.samples_per_step()
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == total:
+                    self._divergence.check(self)
+                    elapsed = time.perf_counter() - t0
+                    line = {k: float(v) / counts[k] for k, v in sums.items()}
+                    line["images_per_s"] = images_seen / max(elapsed, 1e-9)
+                    self.writer.log(self.step, line)
+                    bar.set_postfix({k: f"{line[k]:.3g}" for k in self.SHOWN if k in line})
+                    sums, counts, images_seen, t0 = {}, {}, 0, time.perf_counter()
+                self.after_step()
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save()
+                if self._stop_signal is not None:
+                    self.save()
+                    raise Stopped(self._stop_signal, self.step)
+            self.save()
+            self.after_training()
+        finally:
+            bar.close()
+            self.writer.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+class Diverged(EbganError):
+    """A loss became NaN or infinite; the run stopped without checkpointing the diverged weights."""
+
+
+class Divergence:
+    """Watches the losses ``keys`` for NaN/inf without a device sync per step: the first bad step and
+    its values are kept on the device, and ``check`` (at log, sample and checkpoint time) reads them."""
+
+    def __init__(self, device: torch.device, keys: tuple[str, ...]):
+        self.keys = tuple(keys)
+        self.first_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.values = torch.zeros(len(self.keys), device=device)
+
+    @torch.no_grad()
+    def record(self, step: int, metrics: dict) -> None:
+        vals = torch.stack(
+            [metrics[k].detach().float().reshape(()) if k in metrics else self.values.new_zeros(()) for k in self.keys]
+        )
+        first = (~torch.isfinite(vals).all()) & (self.first_step < 0)
+        self.first_step = torch.where(first, step, self.first_step)
+        self.values = torch.where(first, vals, self.values)
+
+    def check(self, loop: TrainingLoop) -> None:
+        step = int(self.first_step)
+        if step < 0:
+            return
+        bad = ", ".join(f"{k} = {float(v)}" for k, v in zip(self.keys, self.values.tolist()) if not math.isfinite(v))
+        kept = (
+            f"the last good checkpoint (step {loop.saved_step}) is intact"
+            if loop.saved_step is not None and loop.writer.enabled
+            else "no checkpoint was written"
+        )
+        raise Diverged(f"training diverged at step {step}: {bad}; {kept}. {loop.divergence_advice()}")
