@@ -67,6 +67,8 @@ class Config:
     beta1: float = _f(0.5, "Adam beta1")
     beta2: float = _f(0.999, "Adam beta2")
     seed: int = _f(0, "seed of weights, data order and noise")
+    ema_decay: float = _f(0.0, "exponential moving average of G's weights, used for samples, eval and export; 0: off")
+    ema_start: int = _f(0, "generator steps before the average starts (a plain copy until then)")
     # --- run
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N")
     amp: bool = _f(False, "bf16 autocast (CUDA); energies and losses stay float32")
@@ -205,6 +207,8 @@ class Config:
         _check(c.channels is None or c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
         _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+        _check(0 <= c.ema_decay < 1, f"ema_decay must be in [0, 1) (0: off), got {c.ema_decay}")
+        _check(c.ema_start >= 0, f"ema_start must be >= 0, got {c.ema_start}")
         _check(c.fit in ("pad", "resize"), f"fit must be 'pad' or 'resize', got {c.fit!r}")
         check_split(c.data_split)
         for key in ("lr_g", "lr_d"):

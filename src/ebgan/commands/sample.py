@@ -54,8 +54,11 @@ def run(args) -> int:
         raise EbganError(f"--n must be positive, got {args.n}")
     out = Path(args.out)
     fmt = infer_format(out, args.format)
+    from ebgan.metrics.runs import run_info
+
     G = load_generator(args.run, device=args.device)
     images = to_uint8(sample_images(G, args.n, seed=args.seed)).numpy()
     write_samples(images, out, fmt)
-    print(f"wrote {args.n} samples of shape {tuple(images.shape[1:])} to {out} ({fmt})")
+    kind = run_info(args.run)["generator"]
+    print(f"wrote {args.n} samples of shape {tuple(images.shape[1:])} to {out} ({fmt}; {kind} generator)")
     return 0

@@ -259,7 +259,7 @@ def run_setting(setting: Setting, base: dict, steps: int, keep_runs: Path | None
         trainer.train(progress=False)
         row["train_seconds"] = round(time.perf_counter() - t0, 2)
         t1 = time.perf_counter()
-        images = to_uint8(sample_images(trainer.G, eval_n, seed=0))
+        images = to_uint8(sample_images(trainer.sampling_generator, eval_n, seed=0))
         side = images.shape[-1]
         if side != IMAGE_SIZE:  # the classifier's input: 28x28 padded to 32x32, as it trained
             blank = torch.full((len(images),), -1)

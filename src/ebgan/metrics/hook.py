@@ -91,7 +91,7 @@ class EvalHook:
             self._prepare_validation(trainer.batches.images)
         assert self.validation is not None
         feats_val, stats_val, radii_val, _ = self.validation
-        images = to_uint8(sample_images(trainer.G, self.n, seed=self.seed))
+        images = to_uint8(sample_images(trainer.sampling_generator, self.n, seed=self.seed))
         feats, log_probs = classify(self.net, images)
         s = score_features(feats, log_probs, feats_val, stats_val, self.num_classes, self.seed, ref_radii_sq=radii_val)
         short = self.meta["name"]
@@ -117,7 +117,7 @@ class EvalHook:
         best = self.folder / BEST_DIR
         best.mkdir(exist_ok=True)
         export_generator(
-            trainer.G,
+            trainer.sampling_generator,
             best,
             cfg.model,
             cfg.model_args,
@@ -127,6 +127,7 @@ class EvalHook:
                 "step": trainer.step,
                 "data_split": cfg.data_split,
                 "selected_on": self.selected_on(),
+                "generator": trainer.generator_kind,
             },
         )
         record = {

@@ -146,6 +146,7 @@ def run_info(run: str | Path) -> dict:
         "dataset": spec.get("dataset") or cfg.get("dataset"),
         "data_split": spec.get("data_split") or cfg.get("data_split"),
         "data_root": cfg.get("data_root"),
+        "generator": spec.get("generator", "raw"),  # raw, or the EMA with its decay
         "step": spec.get("step", "?"),
         "selected_on": selected_on,
     }
@@ -202,7 +203,7 @@ def evaluate_run_folder(
         seed=seed,
         inception_weights=inception_weights,
         log=log,
-        source=f"run {run} (step {info['step']}, noise seed {seed})",
+        source=f"run {run} (step {info['step']}, {info['generator']} generator, noise seed {seed})",
     )
     if info["selected_on"]:
         result["selection"] = f"this generator was kept by --eval-every as the best on {info['selected_on']}"

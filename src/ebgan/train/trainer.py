@@ -16,6 +16,7 @@ from ebgan.generator_io import export_generator
 from ebgan.nets import build_discriminator, build_generator, check_networks
 from ebgan.objectives import build_objective
 from ebgan.train.checkpoint import load_module_state
+from ebgan.train.ema import EMA
 from ebgan.train.loop import Diverged, Divergence, Stopped, TrainingLoop, pick_device
 
 __all__ = ["Diverged", "Divergence", "Stopped", "Trainer", "pick_device"]  # the loop's names, where they were
@@ -66,6 +67,7 @@ class Trainer(TrainingLoop):
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         # Compiled views for the hot path; checkpoints always use the plain modules.
+        self.ema = EMA(self.G, cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
         self.G_run: nn.Module = torch.compile(self.G) if cfg.compile else self.G  # type: ignore[assignment]
         self.D_run: nn.Module = torch.compile(self.D) if cfg.compile else self.D  # type: ignore[assignment]
         self.open_run(resume)
@@ -80,6 +82,7 @@ class Trainer(TrainingLoop):
             "objective": self.objective.state_dict(),
             "batches": self.batches.state_dict(),
             "noise": self.noise.get_state(),
+            **({"G_ema": self.ema.state_dict()} if self.ema else {}),
         }
 
     def load_model_state(self, state: dict, path: Path) -> None:
@@ -90,14 +93,34 @@ class Trainer(TrainingLoop):
         self.objective.load_state_dict(state["objective"])
         self.batches.load_state_dict(state["batches"])
         self.noise.set_state(state["noise"])
+        if self.ema is not None:
+            if "G_ema" not in state:
+                raise EbganError(f"{path} holds no EMA generator (G_ema); it was written with ema_decay 0")
+            load_module_state(self.ema.model, state["G_ema"], "EMA generator", path)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator that samples, grids, evaluation and export use: the EMA one when on."""
+        return self.ema.model if self.ema is not None else self.G
+
+    @property
+    def generator_kind(self) -> str:
+        if self.ema is None:
+            return "raw"
+        return f"ema (decay {self.cfg.ema_decay:g}, from step {self.cfg.ema_start})"
 
     def export(self) -> None:
         export_generator(
-            self.G,
+            self.sampling_generator,
             self.writer.folder,
             self.cfg.model,
             self.cfg.model_args,
-            extra={"dataset": self.cfg.dataset, "objective": self.cfg.objective, "step": self.step},
+            extra={
+                "dataset": self.cfg.dataset,
+                "objective": self.cfg.objective,
+                "step": self.step,
+                "generator": self.generator_kind,
+            },
         )
 
     # ------------------------------------------------------------------ one iteration
@@ -134,15 +157,19 @@ class Trainer(TrainingLoop):
         self.D.requires_grad_(True)
         metrics.update(m)
         self.step += 1
+        if self.ema is not None:
+            self.ema.update(self.G, self.step)
         obj.end_step(self.step)
         return metrics
 
     # ------------------------------------------------------------------ the loop's hooks
     def fixed_samples(self) -> torch.Tensor:
-        self.G.eval()
+        G = self.sampling_generator
+        was_training = G.training
+        G.eval()
         with torch.no_grad():
-            images = self.G(self.fixed_z.to(self.device)).float().cpu()
-        self.G.train()
+            images = G(self.fixed_z.to(self.device)).float().cpu()
+        G.train(was_training)
         return images
 
     def before_training(self) -> None:
