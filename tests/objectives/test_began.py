@@ -46,7 +46,7 @@ def test_losses_and_k_step_by_hand():
     assert m["convergence"].item() == pytest.approx(2.0 + abs(0.5 * 2.0 - 1.0))
     obj.end_step(1)
     assert obj.k == pytest.approx(0.25 + 0.1 * (0.5 * 2.0 - 1.0))
-    assert obj.state_dict() == {"k": obj.k}
+    assert obj.state_dict()["k"] == obj.k and obj.state_dict()["lr_factor"] == 1.0
 
 
 def test_bad_options_are_refused():
@@ -101,3 +101,30 @@ def test_k_survives_a_checkpoint(tmp_path):
     assert resumed.objective.k == straight.objective.k
     for a, b in zip(resumed.D.state_dict().values(), straight.D.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_learning_rate_decay_when_m_stalls_by_hand():
+    obj = BEGAN(lr_decay_window=10, lr_decay_patience=2, lr_min_factor=0.25)
+    seen = []
+    for mean_m in (3.0, 2.0, 2.5, 2.4, 1.9, 2.0, 2.1, 2.2, 2.3, 2.4, 2.5):
+        obj.end_window(mean_m)
+        seen.append(obj.lr_factor)
+    # new bests at 3.0, 2.0, 1.9; a second window without one halves (2.4, 2.1), never below 0.25 (2.3)
+    assert seen == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.25]
+
+
+def test_the_trainer_applies_the_factor_and_a_resume_keeps_it(tmp_path, monkeypatch):
+    def halve_every_window(self, mean_m):
+        self.lr_factor *= 0.5
+
+    monkeypatch.setattr(BEGAN, "end_window", halve_every_window)
+    cfg = _cfg(lr_decay_window=2, steps=4)
+    trainer = Trainer(cfg, synthetic_images(32, size=16), run_dir=tmp_path / "run")
+    trainer.train(progress=False)
+    lrs = [g["lr"] for opt in (trainer.opt_g, trainer.opt_d) for g in opt.param_groups]
+    assert lrs == [cfg.lr_g * 0.25, cfg.lr_d * 0.25]  # windows ended at steps 2 and 4
+    resumed = Trainer(
+        _cfg(lr_decay_window=2, steps=4), synthetic_images(32, size=16), run_dir=tmp_path / "run", resume=True
+    )
+    assert resumed.objective.lr_factor == 0.25
+    assert [g["lr"] for opt in (resumed.opt_g, resumed.opt_d) for g in opt.param_groups] == lrs

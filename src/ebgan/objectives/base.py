@@ -113,6 +113,7 @@ class Objective:
     options: ClassVar[tuple[Option, ...]] = ()
     discriminator_kind: str = "autoencoder"  # "autoencoder" or "critic"; see ebgan.nets
     d_steps: int = 1
+    lr_factor: float = 1.0  # the trainer scales both learning rates by this after each step (BEGAN's decay)
 
     @classmethod
     def resolve(cls, cfg: Config) -> None:

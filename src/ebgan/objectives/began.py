@@ -9,9 +9,15 @@
 L is per sample, then averaged over the batch. In the trainer's step order the k update
 uses L(x) from the D step and L(G(z)) from the G step (the just-updated D scoring the
 same G(z)), as in the paper's Algorithm with z_G. k_t is a float saved in ``state_dict``.
+
+The authors decayed the learning rate when M stalled; here (``lr_decay_window`` > 0) both
+learning rates are halved after ``lr_decay_patience`` windows without a new best mean M,
+down to ``lr_min_factor`` of their start, and the decision state is checkpointed.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -46,11 +52,45 @@ class BEGAN(Objective):
             check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
         ),
         Option("lambda_k", float, 0.001, "learning rate of the k_t control", check=at_least(0)),
+        Option(
+            "lr_decay_window",
+            int,
+            0,
+            "steps per window of mean M; halve both learning rates when M has not "
+            "improved for lr_decay_patience windows (the authors' decay when M stalls); 0: off",
+            check=at_least(0),
+        ),
+        Option("lr_decay_patience", int, 2, "windows without a new best M before a decay", check=at_least(1)),
+        Option(
+            "lr_min_factor",
+            float,
+            0.125,
+            "the learning rates never fall below this share of their start "
+            "(decaying too far is a known cause of late collapse)",
+            check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
+        ),
     )
 
-    def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001):
-        self.check_options(gamma=gamma, lambda_k=lambda_k)
+    def __init__(
+        self,
+        gamma: float = 0.5,
+        lambda_k: float = 0.001,
+        lr_decay_window: int = 0,
+        lr_decay_patience: int = 2,
+        lr_min_factor: float = 0.125,
+    ):
+        self.check_options(
+            gamma=gamma,
+            lambda_k=lambda_k,
+            lr_decay_window=lr_decay_window,
+            lr_decay_patience=lr_decay_patience,
+            lr_min_factor=lr_min_factor,
+        )
         self.gamma, self.lambda_k = float(gamma), float(lambda_k)
+        self.window, self.patience, self.min_factor = int(lr_decay_window), int(lr_decay_patience), lr_min_factor
+        self.lr_factor = 1.0
+        self._m_sum: torch.Tensor | float = 0.0  # sum of M over the current window (on the device: no sync)
+        self.best_m, self.stalled = math.inf, 0
         self.k = 0.0  # k_0 = 0; kept as a 0-d tensor so the per-step update needs no device sync
         self._loss_real: torch.Tensor | None = None  # L(x) of the last D step, for the k update
         self._loss_fake: torch.Tensor | None = None  # L(G(z)) of the last G step
@@ -86,15 +126,40 @@ class BEGAN(Objective):
         metrics = {"loss_g": loss.detach()}
         if self._loss_real is not None:
             metrics["convergence"] = self._loss_real + (self.gamma * self._loss_real - self._loss_fake).abs()
+            self._m_sum = self._m_sum + metrics["convergence"]
+        metrics["lr_factor"] = torch.tensor(self.lr_factor)
         return loss, metrics
 
     def end_step(self, step: int) -> None:
         if self._loss_real is None:  # no D step yet (cannot happen in the trainer's order)
             return
         self._k = k_update(self._k, self._loss_real, self._loss_fake, self.gamma, self.lambda_k)
+        if self.window and step % self.window == 0:
+            self.end_window(float(self._m_sum) / self.window)
+            self._m_sum = 0.0
+
+    def end_window(self, mean_m: float) -> None:
+        """A window's mean M: a new best resets the count; ``patience`` windows without one halve
+        ``lr_factor`` (which the trainer applies to both learning rates), never below ``min_factor``."""
+        if mean_m < self.best_m:
+            self.best_m, self.stalled = mean_m, 0
+            return
+        self.stalled += 1
+        if self.stalled >= self.patience:
+            self.lr_factor = max(self.min_factor, self.lr_factor * 0.5)
+            self.stalled = 0
 
     def state_dict(self) -> dict:
-        return {"k": self.k}
+        return {
+            "k": self.k,
+            "lr_factor": self.lr_factor,
+            "best_m": self.best_m,
+            "stalled": self.stalled,
+            "m_sum": float(self._m_sum),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.k = float(state["k"])
+        self.lr_factor = float(state.get("lr_factor", 1.0))  # checkpoints of ebgan 0.1 have k only
+        self.best_m, self.stalled = float(state.get("best_m", math.inf)), int(state.get("stalled", 0))
+        self._m_sum = float(state.get("m_sum", 0.0))

@@ -68,6 +68,7 @@ class Trainer(TrainingLoop):
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         # Compiled views for the hot path; checkpoints always use the plain modules.
         self.ema = EMA(self.G, cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
+        self._lr_factor = 1.0  # the objective's learning-rate factor in force (restored with the optimizers)
         self.G_run: nn.Module = torch.compile(self.G) if cfg.compile else self.G  # type: ignore[assignment]
         self.D_run: nn.Module = torch.compile(self.D) if cfg.compile else self.D  # type: ignore[assignment]
         self.open_run(resume)
@@ -91,6 +92,7 @@ class Trainer(TrainingLoop):
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.objective.load_state_dict(state["objective"])
+        self._lr_factor = self.objective.lr_factor  # the optimizers' state holds the scaled rates
         self.batches.load_state_dict(state["batches"])
         self.noise.set_state(state["noise"])
         if self.ema is not None:
@@ -160,7 +162,15 @@ class Trainer(TrainingLoop):
         if self.ema is not None:
             self.ema.update(self.G, self.step)
         obj.end_step(self.step)
+        if obj.lr_factor != self._lr_factor:
+            self._set_lr_factor(obj.lr_factor)
         return metrics
+
+    def _set_lr_factor(self, factor: float) -> None:
+        for opt, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
+        self._lr_factor = factor
 
     # ------------------------------------------------------------------ the loop's hooks
     def fixed_samples(self) -> torch.Tensor:
