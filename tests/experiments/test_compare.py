@@ -200,3 +200,47 @@ def test_shipped_presets_are_found_without_a_preset_dir(tmp_path):
         "fmnist-ebgan-pt.yaml without the pull-away term",
         "fmnist-wgan-gp.yaml",
     ]
+
+
+def test_quality_curves_over_training(tiny_idx, tmp_path):
+    from ebgan.experiments.compare import read_curve
+    from ebgan.metrics.classifier import train_classifier
+
+    root, _ = tiny_idx("tiny-digits", splits={"train": 96, "test": 60}, size=16)
+    train_classifier("tiny-digits", root, epochs=1, log=lambda m: None)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    common = {"image_size": 32, "latent_dim": 8, "batch_size": 8, "log_every": 1}  # the classifier's input size
+    for objective, values in PRESETS.items():
+        (presets / f"tiny-{objective}.yaml").write_text(yaml.safe_dump({**common, **values}))
+    results = compare_runs(
+        dataset="tiny-digits",
+        objectives="gan,ebgan-pt",
+        budget="4",
+        out=tmp_path / "c",
+        seeds=2,
+        data_root=str(root),
+        preset_dir=str(presets),
+        preset_prefix="tiny",
+        eval_n=40,
+        curve_points=2,
+        curve_n=40,
+        log=lambda m: None,
+    )
+    for run in results["runs"]:
+        curve = read_curve(run["folder"])
+        assert [row["step"] for row in curve] == [2, 4]  # 2 points spread over a 4-step budget
+        assert curve[-1]["train_seconds"] <= run["train_seconds"] + 1e-6
+        assert curve[-1]["frechet"] > 0 and curve[-1]["generator"] == "raw"
+    assert Path(results["curves"]).read_bytes()[:4] == b"\x89PNG"
+    assert "against" in results["scores_note"]  # the reference is named
+
+
+def test_a_resumed_curve_drops_the_points_after_its_checkpoint(tmp_path):
+    from ebgan.experiments.compare import QualityCurve, read_curve
+
+    curve = QualityCurve.__new__(QualityCurve)  # only the file logic: no classifier needed
+    curve.path, curve.every_seconds = tmp_path / "curve.jsonl", 0.0
+    curve.path.write_text("".join(json.dumps({"step": s, "train_seconds": s}) + "\n" for s in (2, 4, 6)))
+    curve.start(4)
+    assert [row["step"] for row in read_curve(tmp_path)] == [2, 4]

@@ -32,6 +32,14 @@ def register(sub) -> None:
     p.add_argument("--eval-n", type=int, default=10000, help="samples scored per run")
     p.add_argument("--no-eval", action="store_true", help="skip scoring: the table holds training measures only")
     p.add_argument("--device", default="auto", help="training device for every run")
+    p.add_argument(
+        "--curve-points",
+        type=int,
+        default=10,
+        help="evaluations of each run during training, spread over the budget (0: none); their time "
+        "does not count against the budget",
+    )
+    p.add_argument("--curve-n", type=int, default=2000, help="samples scored at each of those evaluations")
     p.add_argument("--dry-run", action="store_true", help="list the runs, their presets and models, and exit")
     p.set_defaults(func=run)
 
@@ -57,11 +65,12 @@ def run(args) -> int:
             print(f"{r['objective']:<12} seed {r['seed']}  {r['model']:<7} {r['preset']:<45} {r['folder']}  ({state})")
         return 0
     try:
-        compare(**where, eval_n=args.eval_n, no_eval=args.no_eval)
+        compare(**where, eval_n=args.eval_n, no_eval=args.no_eval, curve_points=args.curve_points, curve_n=args.curve_n)
     except Stopped as e:
         print(f"ebgan: {e}; continue the comparison with the same command", file=sys.stderr)
         return 128 + e.signum
     out = Path(args.out)
     sys.stdout.write((out / "results.md").read_text())
-    print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'samples.png'}")
+    curves = " and curves.png (quality against wall-clock and steps)" if (out / "curves.png").is_file() else ""
+    print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'samples.png'}{curves}")
     return 0

@@ -57,8 +57,14 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def train_run(cfg: Config, data, folder: Path, budget: Budget, checkpoint_seconds: float = 60.0, log=print) -> dict:
-    """Train one run to its budget, resuming it if a checkpoint exists; returns its budget record."""
+def train_run(
+    cfg: Config, data, folder: Path, budget: Budget, checkpoint_seconds: float = 60.0, log=print, curve=None
+) -> dict:
+    """Train one run to its budget, resuming it if a checkpoint exists; returns its budget record.
+
+    ``curve``: a hook called after each step with (trainer, training seconds so far); the seconds
+    it reports in ``curve.seconds`` (evaluation) do not count against the budget.
+    """
     from ebgan.report import write_report
     from ebgan.train import Stopped, Trainer
     from ebgan.train.run_dir import CHECKPOINT
@@ -76,9 +82,11 @@ def train_run(cfg: Config, data, folder: Path, budget: Budget, checkpoint_second
     record = {"budget": str(budget), "checkpoints": {str(s): t for s, t in done.items() if s <= trainer.step}}
     t0 = time.perf_counter()
     state = {"last_save": elapsed0}
+    if curve is not None:
+        curve.start(trainer.step)
 
     def now() -> float:
-        return elapsed0 + time.perf_counter() - t0
+        return elapsed0 + time.perf_counter() - t0 - (curve.seconds if curve is not None else 0.0)
 
     def save(finished: bool) -> None:
         trainer.save()
@@ -87,6 +95,8 @@ def train_run(cfg: Config, data, folder: Path, budget: Budget, checkpoint_second
         write_json(folder / BUDGET, record)
 
     def budget_hook(tr) -> None:
+        if curve is not None:
+            curve(tr, now())
         if budget.kind == "seconds" and now() >= budget.amount:
             raise BudgetReached
         if now() - state["last_save"] >= checkpoint_seconds:

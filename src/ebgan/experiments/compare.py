@@ -17,6 +17,7 @@ resumes from its last checkpoint; scores are cached in each run's ``eval.json``.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -280,6 +281,8 @@ def compare(
     device: str = "auto",
     checkpoint_seconds: float = 60.0,
     log=print,
+    curve_points: int = 10,
+    curve_n: int = 2000,
 ) -> dict:
     """Train every planned run to the budget, score them, write results.md/.json and samples.png."""
     from ebgan.data import load_training_data
@@ -299,7 +302,10 @@ def compare(
             if key not in datasets:
                 datasets[key] = load_training_data(cfg)
             data = datasets[key]
-        record = train_run(cfg, data, folder, spent, checkpoint_seconds, log)
+        curve = None
+        if curve_points and not no_eval and not read_json(folder / BUDGET).get("finished"):
+            curve = _curve_for(folder, cfg, spent, curve_points, curve_n, log)
+        record = train_run(cfg, data, folder, spent, checkpoint_seconds, log, curve=curve)
         runs.append(
             {
                 **{k: v for k, v in r.items() if k not in ("config", "finished")},
@@ -341,4 +347,123 @@ def compare(
     write_json(out / "results.json", results)
     write_text(out / "results.md", markdown_table(rows, spent, names, floor, eval_note))
     samples_figure(runs, out / "samples.png")
+    figure = curves_figure(runs, out / "curves.png")
+    if figure is not None:
+        results["curves"] = str(figure)
+        write_json(out / "results.json", results)
     return results
+
+
+def _curve_for(folder: Path, cfg: Config, spent: Budget, points: int, n: int, log) -> QualityCurve | None:
+    """``points`` evaluations spread over the budget (by steps or by training seconds), or None
+    when the dataset cannot be scored (no classifier yet: said once, the table says it too)."""
+    try:
+        if spent.kind == "steps":
+            return QualityCurve(folder, cfg, n, every_steps=max(1, int(spent.amount) // points))
+        return QualityCurve(folder, cfg, n, every_seconds=spent.amount / points)
+    except EbganError as e:
+        log(f"  no quality curve for {folder}: {e}")
+        return None
+
+
+# ------------------------------------------------------------------ quality over training
+CURVE = "curve.jsonl"
+
+
+class QualityCurve:
+    """Scores ``n`` samples of the run's generator (the EMA one when on) every ``every_steps``
+    generator steps or every ``every_seconds`` of training, against the honest reference of
+    ``ebgan eval``, and appends a line to ``RUN/curve.jsonl``. Its own time is excluded from the
+    run's training clock (``seconds``), so evaluating does not eat the budget."""
+
+    def __init__(
+        self, folder: Path, cfg: Config, n: int, every_steps: int = 0, every_seconds: float = 0.0, seed: int = 0
+    ):
+        from ebgan.metrics.classifier import input_shape
+        from ebgan.metrics.evaluate import ClassifierScorer
+
+        shape = (cfg.channels or 1, cfg.image_size, cfg.image_size)
+        if shape != input_shape(cfg.dataset):
+            raise EbganError(f"the classifier takes {input_shape(cfg.dataset)} images, this run makes {shape}")
+        self.path, self.n, self.seed = Path(folder) / CURVE, n, seed
+        self.every_steps, self.every_seconds = every_steps, every_seconds
+        self.scorer = ClassifierScorer(cfg.dataset, cfg.data_root, seed, generator_split=cfg.data_split)
+        self.seconds = 0.0
+        self._next_time = every_seconds
+
+    def start(self, step: int) -> None:
+        """Keep the lines up to ``step`` (a resumed run repeats the steps after its checkpoint)."""
+        if self.path.is_file():
+            kept = [
+                line
+                for line in self.path.read_text().splitlines(keepends=True)
+                if line.strip() and json.loads(line)["step"] <= step
+            ]
+            write_text(self.path, "".join(kept))
+            if kept and self.every_seconds:
+                self._next_time = json.loads(kept[-1])["train_seconds"] + self.every_seconds
+
+    def __call__(self, trainer, train_seconds: float) -> None:
+        due = (self.every_steps and trainer.step % self.every_steps == 0) or (
+            self.every_seconds and train_seconds >= self._next_time
+        )
+        if not due:
+            return
+        from ebgan.data import to_uint8
+        from ebgan.generator_io import sample_images
+
+        t0 = time.perf_counter()
+        images = to_uint8(sample_images(trainer.sampling_generator, self.n, seed=self.seed))
+        s = self.scorer.score(images)
+        row = {
+            "step": trainer.step,
+            "train_seconds": round(train_seconds, 2),
+            **{k: s[k] for k in ("frechet", "precision", "recall", "modes", "kl_uniform", "i_prime")},
+            "frechet_name": self.scorer.names["frechet"],
+            "n": self.n,
+            "generator": trainer.generator_kind,
+        }
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self._next_time = train_seconds + self.every_seconds
+        self.seconds += time.perf_counter() - t0
+
+
+def read_curve(folder: str | Path) -> list[dict]:
+    path = Path(folder) / CURVE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def curves_figure(runs: list[dict], out: Path, key: str = "frechet") -> Path | None:
+    """Quality against training wall-clock and against generator steps, one line per objective: the
+    median over seeds at each evaluation, with the range of the seeds as a band."""
+    import numpy as np
+
+    by_objective: dict[str, list[list[dict]]] = {}
+    for r in runs:
+        curve = read_curve(r["folder"])
+        if curve:
+            by_objective.setdefault(r["objective"], []).append(curve)
+    if not by_objective:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    name = key
+    for objective, curves in by_objective.items():
+        m = min(len(c) for c in curves)  # seeds evaluated the same number of times (resumes included)
+        values = np.array([[row[key] for row in c[:m]] for c in curves], dtype=np.float64)
+        seconds = np.median([[row["train_seconds"] for row in c[:m]] for c in curves], axis=0)
+        steps = np.median([[row["step"] for row in c[:m]] for c in curves], axis=0)
+        name = curves[0][0].get("frechet_name", key) if key == "frechet" else key
+        for ax, x in zip(axes, (seconds, steps)):
+            (line,) = ax.plot(x, np.median(values, axis=0), marker=".", label=f"{objective} ({len(curves)} seeds)")
+            ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.15)
+    for ax, label in zip(axes, ("training wall-clock (s)", "generator steps")):
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"{name} (lower is better)" if key == "frechet" else key)
+        ax.grid(alpha=0.3)
+        if key == "frechet":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=110)
