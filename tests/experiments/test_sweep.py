@@ -144,48 +144,41 @@ def test_margin_grid_and_cli(tiny_mnist_like, tmp_path, capsys):
     assert "has no objective gan" in capsys.readouterr().err
 
 
+SWEEP_SCRIPT = """
+import sys
+from ebgan.experiments import sweep as sw
+sw.N_LAYER, sw.SIZE_G, sw.SIZE_D, sw.DROPOUT = (2, 3), (16,), (8,), (False,)
+base = {"data_root": sys.argv[2], "data_split": "test-fit", "batch_size": 16}
+sw.sweep("paper-mnist", "ebgan,gan", sys.argv[1], steps=int(sys.argv[3]), sample=2, seed=0, workers=2, base=base,
+         eval_n=100, log=lambda m: print(m, flush=True))
+"""
+
+
 @pytest.mark.realdata("mnist:test")
 @pytest.mark.slow
-def test_two_workers_killed_then_resumed_run_each_setting_once(data_root, tmp_path, monkeypatch):
-    """The real MNIST test-fit split, the honest rule, 2 spawned workers; the sweep is killed after its
-    first result (the runs under way are lost) and the same call finishes the rest."""
+def test_two_workers_killed_then_resumed_run_each_setting_once(data_root, tmp_path):
+    """The real MNIST test-fit split, the honest rule, 2 spawned workers. The sweep runs in its own
+    process (as from the command line), is SIGKILLed once its first result line is written (the
+    runs under way are lost), and the same call finishes the rest."""
+    import os
+    import subprocess
+    import sys
+    import time
+
     train_classifier("mnist", data_root, epochs=1, limit=600, log=lambda m: None)
-    for name, value in TINY_NETS.items():
-        monkeypatch.setattr(sw, name, value)
-    base = {"data_root": str(data_root), "data_split": "test-fit", "batch_size": 16}
-    lines = []
-
-    def killed_after_first(message):
-        lines.append(message)
-        if message.startswith("[1/"):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        sw.sweep(
-            "paper-mnist",
-            "ebgan,gan",
-            tmp_path,
-            steps=4,
-            sample=2,
-            seed=0,
-            workers=2,
-            base=base,
-            eval_n=100,
-            log=killed_after_first,
-        )
-    assert len(sw.read_results(tmp_path)) == 1
-    rows = sw.sweep(
-        "paper-mnist",
-        "ebgan,gan",
-        tmp_path,
-        steps=4,
-        sample=2,
-        seed=0,
-        workers=2,
-        base=base,
-        eval_n=100,
-        log=lambda m: None,
-    )
-    ids = [json.loads(line)["id"] for line in (tmp_path / "results-0of1.jsonl").read_text().splitlines()]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    results = tmp_path / "results-0of1.jsonl"
+    cmd = [sys.executable, "-c", SWEEP_SCRIPT, str(tmp_path), str(data_root)]
+    first = subprocess.Popen([*cmd, "300"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and first.poll() is None and not (results.is_file() and results.read_text()):
+        time.sleep(0.2)
+    first.kill()
+    first.wait()
+    assert results.is_file() and 1 <= len(results.read_text().splitlines()) < 4, first.stderr.read()
+    again = subprocess.run([*cmd, "300"], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    ids = [r["id"] for r in rows]
     assert len(ids) == 4 and len(set(ids)) == 4  # each setting ran to a result exactly once
     assert {r["data_split"] for r in rows} == {"test-fit"} and {r["classifier_split"] for r in rows} == {"test-fit"}
