@@ -182,3 +182,17 @@ def test_two_workers_killed_then_resumed_run_each_setting_once(data_root, tmp_pa
     ids = [r["id"] for r in rows]
     assert len(ids) == 4 and len(set(ids)) == 4  # each setting ran to a result exactly once
     assert {r["data_split"] for r in rows} == {"test-fit"} and {r["classifier_split"] for r in rows} == {"test-fit"}
+
+
+def test_a_worker_that_dies_does_not_hang_or_stop_the_sweep(monkeypatch):
+    """The setting whose worker dies twice becomes an error result; every other setting finishes."""
+    from tests.experiments.dying_worker import Fixed, run_or_die
+
+    jobs = [(Fixed("paper-mnist", "ebgan", (("name", k),)), {}, 1, None, 10) for k in ("a", "b", "c")]
+    rows, lines = [], []
+    sw._run_pool(jobs, 2, 1, "cpu", rows.append, lines.append, fn=run_or_die)
+    by_id = {r["id"]: r for r in rows}
+    assert sorted(by_id) == ["a", "b", "c"] and len(rows) == 3
+    assert by_id["a"]["status"] == by_id["c"]["status"] == "ok"
+    assert by_id["b"]["status"] == "error" and "worker process died" in by_id["b"]["message"]
+    assert any("worker died" in line for line in lines)

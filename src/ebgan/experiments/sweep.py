@@ -35,7 +35,6 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,8 +307,6 @@ def sweep(
     log=print,
 ) -> list[dict]:
     """Run the selected settings not yet in ``out``'s results; returns every result of this shard."""
-    import multiprocessing
-
     if steps < 1:
         raise EbganError(f"--steps must be at least 1, got {steps}")
     if workers < 1:
@@ -333,26 +330,71 @@ def sweep(
     jobs = [(s, base, steps, runs_dir, eval_n) for s in todo]
     threads = max(1, (os.cpu_count() or 1) // workers)
     t0 = time.perf_counter()
+    done_now = 0
+
+    def record(row: dict) -> None:
+        nonlocal done_now
+        append_result(path, row)
+        done_now += 1
+        score = f"I' {row['i_prime']:.3f}" if row.get("i_prime") is not None else row["status"]
+        log(
+            f"[{done_now}/{len(jobs)}] {row['objective']} {row['id']}: {score} ({row['seconds']:.1f} s; "
+            f"{(time.perf_counter() - t0) / done_now:.1f} s/run overall)"
+        )
+
     if workers == 1:
         _init_worker(threads, device)
-        results: Iterator[dict] = map(_run_in_worker, jobs)
-        pool = None
+        for job in jobs:
+            record(_run_in_worker(job))
     else:
-        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (threads, device))
-        results = pool.imap_unordered(_run_in_worker, jobs)
-    try:
-        for n, row in enumerate(results, 1):
-            append_result(path, row)
-            score = f"I' {row['i_prime']:.3f}" if row.get("i_prime") is not None else row["status"]
-            log(
-                f"[{n}/{len(jobs)}] {row['objective']} {row['id']}: {score} ({row['seconds']:.1f} s; "
-                f"{(time.perf_counter() - t0) / n:.1f} s/run overall)"
-            )
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        _run_pool(jobs, workers, threads, device, record, log)
     return read_results(path)
+
+
+def _run_pool(jobs: list, workers: int, threads: int, device: str, record, log, fn=None) -> None:
+    """Jobs on ``workers`` spawned processes. A worker that dies (killed, out of memory) breaks the
+    pool instead of hanging it; the jobs without a result then run one per fresh process, so the
+    one that kills its process is found, recorded as an error, and the sweep goes on."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    fn = fn or _run_in_worker
+    context = multiprocessing.get_context("spawn")
+
+    def pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker, initargs=(threads, device))
+
+    pending = {job[0].id: job for job in jobs}
+    try:
+        with pool(workers) as executor:
+            futures = {executor.submit(fn, job): key for key, job in pending.items()}
+            while futures:
+                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    key = futures.pop(future)
+                    record(future.result())
+                    del pending[key]
+    except BrokenProcessPool:
+        log(f"a sweep worker died; running the {len(pending)} setting(s) left one per process to find the cause")
+    for key, job in list(pending.items()):
+        try:
+            with pool(1) as executor:
+                record(executor.submit(fn, job).result())
+        except BrokenProcessPool:
+            setting = job[0]
+            record(
+                {
+                    "id": key,
+                    "grid": setting.grid,
+                    "objective": setting.objective,
+                    "params": dict(setting.params),
+                    "seed": setting.seed,
+                    "status": "error",
+                    "seconds": 0.0,
+                    "message": "its worker process died (killed, or out of memory); run it alone to see why",
+                }
+            )
 
 
 # ------------------------------------------------------------------ summary
