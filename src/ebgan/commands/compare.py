@@ -40,6 +40,13 @@ def register(sub) -> None:
         "does not count against the budget",
     )
     p.add_argument("--curve-n", type=int, default=2000, help="samples scored at each of those evaluations")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="runs trained at once, each in its own process with a share of the CPU threads "
+        "(wall-clock budgets then measure shared machines: prefer step budgets)",
+    )
     p.add_argument("--dry-run", action="store_true", help="list the runs, their presets and models, and exit")
     p.set_defaults(func=run)
 
@@ -65,7 +72,14 @@ def run(args) -> int:
             print(f"{r['objective']:<12} seed {r['seed']}  {r['model']:<7} {r['preset']:<45} {r['folder']}  ({state})")
         return 0
     try:
-        compare(**where, eval_n=args.eval_n, no_eval=args.no_eval, curve_points=args.curve_points, curve_n=args.curve_n)
+        compare(
+            **where,
+            eval_n=args.eval_n,
+            no_eval=args.no_eval,
+            curve_points=args.curve_points,
+            curve_n=args.curve_n,
+            workers=args.workers,
+        )
     except Stopped as e:
         print(f"ebgan: {e}; continue the comparison with the same command", file=sys.stderr)
         return 128 + e.signum

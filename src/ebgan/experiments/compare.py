@@ -283,37 +283,28 @@ def compare(
     log=print,
     curve_points: int = 10,
     curve_n: int = 2000,
+    workers: int = 1,
 ) -> dict:
-    """Train every planned run to the budget, score them, write results.md/.json and samples.png."""
-    from ebgan.data import load_training_data
-
+    """Train every planned run to the budget (``workers`` at once), score them, write results.md/.json,
+    samples.png and curves.png."""
+    if workers < 1:
+        raise EbganError(f"--workers must be at least 1, got {workers}")
     spent = parse_budget(budget)
     planned = plan(dataset, objectives, budget, out, seeds, data_root, preset_dir, preset_prefix, device)
     out = Path(out)
     check_spec(out, dataset, spent)
-    datasets: dict = {}
-    runs = []
-    for r in planned:
-        cfg, folder = r["config"], Path(r["folder"])
-        log(f"{r['objective']} seed {r['seed']} ({r['preset']}, {cfg.model}) -> {folder}")
-        data = None
-        if not read_json(folder / BUDGET).get("finished"):
-            key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.fit, cfg.channels)
-            if key not in datasets:
-                datasets[key] = load_training_data(cfg)
-            data = datasets[key]
-        curve = None
-        if curve_points and not no_eval and not read_json(folder / BUDGET).get("finished"):
-            curve = _curve_for(folder, cfg, spent, curve_points, curve_n, log)
-        record = train_run(cfg, data, folder, spent, checkpoint_seconds, log, curve=curve)
-        runs.append(
-            {
-                **{k: v for k, v in r.items() if k not in ("config", "finished")},
-                "steps": record["steps"],
-                "train_seconds": record["train_seconds"],
-                **training_measures(folder, cfg, record),
-            }
-        )
+    jobs = [(r, spent, checkpoint_seconds, 0 if no_eval else curve_points, curve_n) for r in planned]
+    if workers <= 1:
+        runs = [_train_planned(*job, log=log) for job in jobs]
+    else:  # each run in its own process, the CPU threads split between them; every run stays resumable
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_threads, initargs=(threads,)) as pool:
+            runs = list(pool.map(_train_planned, *zip(*jobs)))
     names: dict = {}
     floor, eval_note = None, None
     if no_eval:
@@ -352,6 +343,40 @@ def compare(
         results["curves"] = str(figure)
         write_json(out / "results.json", results)
     return results
+
+
+_DATA: dict = {}  # training sets loaded in this process, shared by its runs
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _train_planned(
+    r: dict, spent: Budget, checkpoint_seconds: float, curve_points: int, curve_n: int, log=print
+) -> dict:
+    """Train one planned run to the budget (resuming it, or skipping it when finished); its table row."""
+    from ebgan.data import load_training_data
+
+    cfg, folder = r["config"], Path(r["folder"])
+    log(f"{r['objective']} seed {r['seed']} ({r['preset']}, {cfg.model}) -> {folder}")
+    data, curve = None, None
+    if not read_json(folder / BUDGET).get("finished"):
+        key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.fit, cfg.channels, cfg.data_root)
+        if key not in _DATA:
+            _DATA[key] = load_training_data(cfg)
+        data = _DATA[key]
+        if curve_points:
+            curve = _curve_for(folder, cfg, spent, curve_points, curve_n, log)
+    record = train_run(cfg, data, folder, spent, checkpoint_seconds, log, curve=curve)
+    return {
+        **{k: v for k, v in r.items() if k not in ("config", "finished")},
+        "steps": record["steps"],
+        "train_seconds": record["train_seconds"],
+        **training_measures(folder, cfg, record),
+    }
 
 
 def _curve_for(folder: Path, cfg: Config, spent: Budget, points: int, n: int, log) -> QualityCurve | None:
