@@ -250,8 +250,7 @@ def test_a_resumed_curve_drops_the_points_after_its_checkpoint(tmp_path):
 def test_workers_train_runs_in_parallel_processes_with_the_same_results(setup):
     """Two worker processes give, run for run, the weights one process gives (step budgets are exact)."""
     serial = compare(args_for(setup, objectives="gan,ebgan-pt", budget="3", seeds=1))
-    parallel = compare(args_for(setup, objectives="gan,ebgan-pt", budget="3", seeds=1, out=setup.out + "-w"),
-                       workers=2)
+    parallel = compare(args_for(setup, objectives="gan,ebgan-pt", budget="3", seeds=1, out=setup.out + "-w"), workers=2)
     assert [r["steps"] for r in parallel["runs"]] == [r["steps"] for r in serial["runs"]] == [3, 3]
     for a, b in zip(serial["runs"], parallel["runs"]):
         wa = torch.load(Path(a["folder"]) / "checkpoint.pt", weights_only=True)["G"]
