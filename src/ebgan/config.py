@@ -236,13 +236,22 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd")
-FIELD_TYPES: dict[str, tuple[type, bool]] = {}  # field -> (type, None allowed)
-for _field in dataclasses.fields(Config):
-    if _field.name == "options":
-        continue
-    _hint = typing.get_type_hints(Config)[_field.name]
-    _args = [t for t in typing.get_args(_hint) if t is not type(None)]
-    FIELD_TYPES[_field.name] = (_args[0] if _args else typing.get_origin(_hint) or _hint, bool(_args))
+
+
+def field_types(cls: type, skip: tuple[str, ...] = ()) -> dict[str, tuple[type, bool]]:
+    """field -> (type, None allowed) of a config dataclass declared with ``_f``, from its annotations
+    (``Config``'s here; another run kind's config, e.g. ``ebgan.contrastive.ContrastiveConfig``, alike)."""
+    types: dict[str, tuple[type, bool]] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        args = [t for t in typing.get_args(hints[f.name]) if t is not type(None)]
+        types[f.name] = (args[0] if args else typing.get_origin(hints[f.name]) or hints[f.name], bool(args))
+    return types
+
+
+FIELD_TYPES = field_types(Config, skip=("options",))  # field -> (type, None allowed)
 
 
 def _help(key: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ebgan.errors import EbganError
 
-LOADERS = ("idx", "folder", "toy")
+LOADERS = ("idx", "folder", "toy", "cifar")  # cifar: the CIFAR-10 binary version (ebgan.data.cifar)
 # classifier: ebgan's own CNN features (fid_<score_name>, ...) against a real split;
 # toy-modes: mode coverage of a toy run's Gaussian mixture; none: ebgan eval refuses.
 EVALUATIONS = ("classifier", "toy-modes", "none")
@@ -32,7 +32,7 @@ class DatasetSpec:
     """What the code needs to know about one dataset."""
 
     name: str  # the --dataset value
-    loader: str = "idx"  # idx (MNIST-family files), folder, toy
+    loader: str = "idx"  # idx (MNIST-family files), folder, toy, cifar
     torchvision: str | None = None  # torchvision.datasets class: download fallback and its <class>/raw/ layout
     channels: int | None = 1  # None: decided by the files / --channels
     native_size: tuple[int, int] | None = (28, 28)  # (H, W) the files must have; None: any
@@ -171,5 +171,17 @@ register_dataset(
         ),
         score_name="fmnist_cls",
         system_package="dataset-fashion-mnist",
+    )
+)
+register_dataset(
+    DatasetSpec(
+        "cifar10",
+        loader="cifar",
+        channels=3,
+        native_size=(32, 32),
+        num_classes=10,
+        class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        evaluation="none",  # no feature classifier for colour images yet
+        idx_files=(),
     )
 )

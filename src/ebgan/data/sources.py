@@ -258,6 +258,18 @@ def load_images(
         part = splits.part_indices(split, len(data))
         if part is not None:
             data = ImageData(data.images[part], data.labels[part], data.name, data.num_classes)
+    elif spec.loader == "cifar":
+        from ebgan.data.cifar import load_cifar
+
+        if channels not in (None, spec.channels):
+            raise EbganError(f"{name} has {spec.channels} channels; drop --channels or set it to {spec.channels}")
+        images, labels = load_cifar(
+            name, splits.official_split(split), candidate_roots(data_root), cache_dir(), download
+        )
+        part = splits.part_indices(split, len(images))
+        if part is not None:
+            images, labels = images[part], labels[part]
+        data = ImageData(images, labels, name, spec.num_classes)
     elif spec.loader == "folder":
         data = load_image_folder(name[len("folder:") :], channels or 3)
     else:
