@@ -25,6 +25,7 @@ from ebgan.objectives.base import coerce
 LOSSES = ("margin", "cosine-bce", "ntxent")
 PAIRS = ("labels", "views")
 ENCODERS = ("conv4", "small")
+BATCH_PAIRS = ("all", "drawn")
 # The keys only some losses use, their users and their defaults.
 LOSS_KEYS: dict[str, dict[str, Any]] = {
     "margin": {"margin": 1.0},
@@ -74,10 +75,15 @@ class ContrastiveConfig:
         "labels (positives: same class, negatives: different classes, balanced) or views (two augmentations "
         "of one image, no labels); default: views for ntxent, labels otherwise",
     )
+    batch_pairs: str | None = _f(
+        None,
+        "labels: all (default: the loss on every pair of the batch's images, compatible and incompatible "
+        "pairs weighed equally) or drawn (on the drawn pairs only)",
+    )
     flip: bool = _f(True, "views: random horizontal flips among the augmentations")
     # --- optimisation
-    steps: int = _f(4000, "total optimisation steps of the run (a resume continues up to it)")
-    batch_size: int = _f(128, "pairs per step (labels) or images per step, two views each (views)")
+    steps: int = _f(2500, "total optimisation steps of the run (a resume continues up to it)")
+    batch_size: int = _f(64, "pairs per step (labels) or images per step, two views each (views)")
     lr: float = _f(1e-3, "Adam learning rate")
     seed: int = _f(0, "seed of weights, pair draws and augmentations")
     # --- run
@@ -154,6 +160,11 @@ class ContrastiveConfig:
             else f"--pairs views trains with --loss ntxent only; --loss {c.loss} needs labelled pairs "
             "(--pairs labels, the default)",
         )
+        if c.pairs == "labels":
+            c.batch_pairs = "all" if c.batch_pairs is None else c.batch_pairs
+            _one_of("batch_pairs", c.batch_pairs, BATCH_PAIRS)
+        else:
+            _check(c.batch_pairs is None, "--pairs views pairs the two views of each image; drop --batch-pairs")
         for key, users in LOSS_KEYS.items():
             if c.loss in users:
                 if getattr(c, key) is None:

@@ -1,7 +1,10 @@
 """The three pair losses, each an ``nn.Module`` ``loss(e1, e2, same) -> (loss, metrics)``.
 
 ``e1``, ``e2``: embeddings (B, D) of the two sides of B pairs; ``same``: bool (B,), True for a
-compatible pair (same class), or None for views (pair i is two views of image i).
+compatible pair (same class), or None for views (pair i is two views of image i). The margin and
+BCE losses average over the pairs; ``balanced=True`` averages the compatible and the incompatible
+pairs separately and weighs the two means equally (every pair of a batch, where the compatible
+ones are a minority).
 
 - ``MarginLoss`` (Hadsell, Chopra & LeCun 2006): the energy is the Euclidean distance
   E = ||e1 - e2||; L = mean( y E^2 + (1 - y) max(0, m - E)^2 ).
@@ -31,6 +34,12 @@ def _split_means(energy: torch.Tensor, same: torch.Tensor) -> Metrics:
         return {"energy_pos": energy[same].mean(), "energy_neg": energy[~same].mean()}
 
 
+def _reduce(per_pair: torch.Tensor, same: torch.Tensor, balanced: bool) -> torch.Tensor:
+    if not balanced:
+        return per_pair.mean()
+    return 0.5 * per_pair[same].mean() + 0.5 * per_pair[~same].mean()
+
+
 class MarginLoss(nn.Module):
     def __init__(self, margin: float):
         super().__init__()
@@ -41,10 +50,12 @@ class MarginLoss(nn.Module):
         # clamped under the root: E = 0 (a pair of identical embeddings) has no finite gradient
         return (e1 - e2).pow(2).sum(1).clamp_min(1e-12).sqrt()
 
-    def forward(self, e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
+    def forward(
+        self, e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, balanced: bool = False
+    ) -> tuple[torch.Tensor, Metrics]:
         d2 = (e1 - e2).pow(2).sum(1)  # E^2 without the root: exact, and differentiable at 0
         d = d2.clamp_min(1e-12).sqrt()
-        loss = torch.where(same, d2, F.relu(self.margin - d).pow(2)).mean()
+        loss = _reduce(torch.where(same, d2, F.relu(self.margin - d).pow(2)), same, balanced)
         return loss, {"loss": loss.detach(), **_split_means(d.detach(), same)}
 
 
@@ -63,10 +74,13 @@ class CosineBCE(nn.Module):
     def energy(e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
         return 1 - F.cosine_similarity(e1, e2, dim=1)
 
-    def forward(self, e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
+    def forward(
+        self, e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, balanced: bool = False
+    ) -> tuple[torch.Tensor, Metrics]:
         cos = F.cosine_similarity(e1, e2, dim=1)
         logit = cos * self.log_scale.exp() + self.bias
-        loss = F.binary_cross_entropy_with_logits(logit, same.float())
+        per_pair = F.binary_cross_entropy_with_logits(logit, same.float(), reduction="none")
+        loss = _reduce(per_pair, same, balanced)
         metrics = {"loss": loss.detach(), "scale": self.log_scale.detach().exp(), "bias": self.bias.detach()}
         return loss, {**metrics, **_split_means(1 - cos.detach(), same)}
 
@@ -80,7 +94,7 @@ class NTXent(nn.Module):
     def energy(e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
         return 1 - F.cosine_similarity(e1, e2, dim=1)
 
-    def forward(self, e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor | None = None):
+    def forward(self, e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor | None = None, balanced: bool = False):
         n = e1.shape[0]
         z = F.normalize(torch.cat([e1, e2]), dim=1)
         sim = z @ z.T

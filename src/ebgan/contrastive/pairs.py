@@ -93,7 +93,7 @@ class ClassIndex:
 
 
 class LabelledPairs:
-    """Balanced labelled pairs: ``next()`` -> (x1, x2, same), images in [-1, 1]."""
+    """Balanced labelled pairs: ``next()`` -> (x, same, labels)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int):
         self.images = images
@@ -105,8 +105,8 @@ class LabelledPairs:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         i = self.anchors.next_indices()
-        j = self.index.partners(i, self.n_pos, self.generator)
-        return to_unit_range(self.images[i]), to_unit_range(self.images[j]), self.same
+        ij = torch.cat([i, self.index.partners(i, self.n_pos, self.generator)])
+        return to_unit_range(self.images[ij]), self.same, self.index.labels[ij]
 
     def state_dict(self) -> dict:
         return {"anchors": self.anchors.state_dict(), "generator": self.generator.get_state()}
@@ -117,16 +117,16 @@ class LabelledPairs:
 
 
 class AugmentedViews:
-    """Two augmented views of each image of a batch: ``next()`` -> (views1, views2, None)."""
+    """Two augmented views of each image of a batch: ``next()`` -> (views, None, None)."""
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int, flip: bool = True):
         self.batches = EpochBatches(images, batch_size, seed=seed)
         self.generator = torch.Generator(device=images.device).manual_seed(seed + 1)
         self.flip = flip
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def next(self) -> tuple[torch.Tensor, None, None]:
         x = self.batches.next()
-        return augment(x, self.generator, self.flip), augment(x, self.generator, self.flip), None
+        return torch.cat([augment(x, self.generator, self.flip), augment(x, self.generator, self.flip)]), None, None
 
     def state_dict(self) -> dict:
         return {"anchors": self.batches.state_dict(), "generator": self.generator.get_state()}

@@ -54,6 +54,8 @@ class ContrastiveTrainer(TrainingLoop):
             self.sampler = LabelledPairs(images, data.labels.to(self.device), cfg.batch_size, cfg.seed)
         else:
             self.sampler = AugmentedViews(images, cfg.batch_size, cfg.seed, cfg.flip)
+        # every pair (a, b), a < b, of the 2B images of a batch, for batch_pairs "all"
+        self._all_pairs = torch.triu_indices(2 * cfg.batch_size, 2 * cfg.batch_size, 1, device=self.device)
         self.open_run(resume)
 
     @torch.no_grad()
@@ -74,10 +76,14 @@ class ContrastiveTrainer(TrainingLoop):
         return embed(self.encoder, x, self.cfg.normalize)
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        x1, x2, same = self.sampler.next()
-        # one forward of both sides: BatchNorm sees one batch, as at evaluation
-        e1, e2 = self.embed(torch.cat([x1, x2])).chunk(2)
-        loss, metrics = self.loss_fn(e1, e2, same)
+        x, same, labels = self.sampler.next()
+        e = self.embed(x)  # both sides in one forward: BatchNorm sees one batch
+        if labels is not None and self.cfg.batch_pairs == "all":
+            a, b = self._all_pairs
+            loss, metrics = self.loss_fn(e[a], e[b], labels[a] == labels[b], balanced=True)
+        else:
+            e1, e2 = e.chunk(2)
+            loss, metrics = self.loss_fn(e1, e2, same)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
