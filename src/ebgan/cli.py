@@ -21,6 +21,7 @@ COMMANDS = [
     "ebgan.commands.classifier",
     "ebgan.commands.presets",
     "ebgan.commands.sweep",
+    "ebgan.commands.contrastive",
 ]
 
 

@@ -10,6 +10,7 @@ uses (``margin``, ``temperature``, ``learn_temperature``) default to None, are f
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import typing
 from dataclasses import dataclass
@@ -68,7 +69,8 @@ class ContrastiveConfig:
         None, "ntxent: tau (default 0.2); cosine-bce: the starting tau of logit = cos / tau + b (default 0.1)"
     )
     learn_temperature: bool | None = _f(
-        None, "cosine-bce: learn tau = exp(-t) and the bias b (default true); false: cos / temperature, no bias"
+        None,
+        "cosine-bce: learn tau = exp(-t) and the bias b, at 10 x lr (default true); false: cos / temperature, no bias",
     )
     pairs: str | None = _f(
         None,
@@ -129,6 +131,12 @@ class ContrastiveConfig:
             raise EbganError(f"cannot read {path} ({str(e).splitlines()[0]}); is it a contrastive run's config?") from e
         if not isinstance(values, dict):
             raise EbganError(f"{path} must hold a mapping of config keys to values")
+        unknown = [k for k in values if k not in FIELDS]
+        if unknown:
+            raise EbganError(
+                f"{path} is not a contrastive run's config (it has {', '.join(map(str, unknown[:3]))}); "
+                "a GAN run is resumed with: ebgan train --resume RUN"
+            )
         return cls.from_dict(values, str(path), saved=True)
 
     def updated(self, **values: Any) -> ContrastiveConfig:
@@ -223,7 +231,9 @@ def field_help(key: str) -> str:
 
 def _one_of(key: str, value: str, known: tuple[str, ...]) -> None:
     if value not in known:
-        raise EbganError(f"unknown {key} {value!r}{_did_you_mean(value, known)}; use one of {', '.join(known)}")
+        close = difflib.get_close_matches(value, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise EbganError(f"unknown {key} {value!r}; {hint}use one of {', '.join(known)}")
 
 
 def _check(ok: bool, message: str) -> None:

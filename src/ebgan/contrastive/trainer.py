@@ -8,6 +8,7 @@ encoder alone, with its config: what ``ebgan contrastive eval`` reads).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -23,6 +24,7 @@ from ebgan.train.checkpoint import load_module_state
 from ebgan.train.loop import TrainingLoop
 
 ENCODER, ENCODER_JSON = "encoder.safetensors", "encoder.json"
+LOSS_LR_FACTOR = 10.0
 
 
 class ContrastiveTrainer(TrainingLoop):
@@ -46,8 +48,12 @@ class ContrastiveTrainer(TrainingLoop):
         self.encoder = build_encoder(cfg, self.image_shape).to(self.device)
         self.loss_fn = build_loss(cfg).to(self.device)
         self._check_encoder()
-        params = list(self.encoder.parameters()) + list(self.loss_fn.parameters())
-        self.opt = torch.optim.Adam(params, lr=cfg.lr, fused=self.device.type in ("cpu", "cuda"))
+        groups: list[dict[str, Any]] = [{"params": list(self.encoder.parameters())}]
+        if any(True for _ in self.loss_fn.parameters()):
+            # the learnt temperature and bias are scalars that must travel units (b ~ -5); Adam moves
+            # each by about lr per step, so they get LOSS_LR_FACTOR times the encoder's rate
+            groups.append({"params": list(self.loss_fn.parameters()), "lr": cfg.lr * LOSS_LR_FACTOR})
+        self.opt = torch.optim.Adam(groups, lr=cfg.lr, fused=self.device.type in ("cpu", "cuda"))
         images = data.images.to(self.device)
         self.sampler: LabelledPairs | AugmentedViews
         if cfg.pairs == "labels":
