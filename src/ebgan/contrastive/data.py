@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from ebgan.contrastive.pairs import holdout
 from ebgan.data import splits
 from ebgan.data.registry import dataset_spec
@@ -30,8 +32,10 @@ class EvalData:
     train: ImageData
     val: ImageData
     test: ImageData
-    train_indices: object  # indices of train and val within the loaded split (for checks and reports)
-    val_indices: object
+    # indices of each part within the run's split; test_indices None: the test part is another split
+    train_indices: torch.Tensor
+    val_indices: torch.Tensor
+    test_indices: torch.Tensor | None
     notes: dict[str, str]
 
 
@@ -68,6 +72,7 @@ def evaluation_data(cfg, val_fraction: float, data: ImageData | None = None, wit
     if already loaded; ``with_test=False`` skips loading the test split (training needs none)."""
     data = load_split(cfg) if data is None else data
     folder = dataset_spec(cfg.dataset).loader == "folder"
+    test_idx: torch.Tensor | None = None
     where = splits.DESCRIPTIONS.get(cfg.data_split, cfg.data_split)
     if folder:
         kept, test_idx = holdout(len(data), FOLDER_TEST_FRACTION, FOLDER_TEST)
@@ -86,7 +91,7 @@ def evaluation_data(cfg, val_fraction: float, data: ImageData | None = None, wit
         "validation": f"{val_fraction:g} of {where} that training never draws from ({len(val_idx)} images)",
         "test": test_note,
     }
-    return EvalData(_subset(data, train_idx), _subset(data, val_idx), test, train_idx, val_idx, notes)
+    return EvalData(_subset(data, train_idx), _subset(data, val_idx), test, train_idx, val_idx, test_idx, notes)
 
 
 def training_part(cfg, data: ImageData | None = None) -> ImageData:

@@ -134,7 +134,6 @@ class RunWriter:
         else:
             self._cut_metrics(step)
             self._purge_step = step + 1  # TensorBoard drops its events after the checkpoint too
-        (self.folder / "samples").mkdir(exist_ok=True)
         cfg.save(self.folder / CONFIG)
 
     def _cut_metrics(self, step: int) -> None:
