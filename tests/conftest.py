@@ -136,6 +136,11 @@ def isolate_data(monkeypatch, folder: Path) -> None:
     monkeypatch.delenv("EBGAN_DATA", raising=False)
     monkeypatch.setattr("ebgan.data.sources.SYSTEM_DATA_DIR", folder / "system")
     monkeypatch.setattr("ebgan.data.sources._download_idx", lambda name, split: None)
+    monkeypatch.setattr("ebgan.data.cifar._download", _no_download)
+
+
+def _no_download(cache) -> None:
+    raise OSError("tests download nothing")
 
 
 @pytest.fixture

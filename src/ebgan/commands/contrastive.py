@@ -55,6 +55,14 @@ def register(sub) -> None:
     )
     e.add_argument("--pairs-count", type=int, default=10_000, metavar="N", help="validation and test pairs each")
     e.add_argument("--seed", type=int, default=0, help="seed of the pairs (and of a --random-encoder)")
+    e.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="--from-ebgan: share of the run's training split used as validation pairs (default: 0.1); "
+        "a contrastive run uses its own",
+    )
     e.add_argument("--out", metavar="DIR", help="where eval.json and projection.png go (default: inside the run)")
     e.add_argument("--data-root", metavar="DIR", help="where the dataset is (else the usual discovery)")
     e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
@@ -144,11 +152,15 @@ def run_eval(args) -> int:
     run = Path(args.run or args.from_ebgan)
     if not run.is_dir():
         raise EbganError(f"run folder {run} does not exist")
+    if args.run and args.val_fraction is not None:
+        raise EbganError("a contrastive run's validation part is fixed by its val_fraction; drop --val-fraction")
+    if args.val_fraction is not None and not 0 < args.val_fraction <= 0.5:
+        raise EbganError(f"--val-fraction must be in (0, 0.5], got {args.val_fraction}")
     if args.run:
         source = contrastive_source(run, device, args.random_encoder, args.seed, args.data_root)
         default = run / ("eval-random" if args.random_encoder else "eval")
     else:
-        source = ebgan_source(run, device, args.random_encoder, args.seed, args.data_root)
+        source = ebgan_source(run, device, args.random_encoder, args.seed, args.data_root, args.val_fraction)
         default = run / ("contrastive-eval-random" if args.random_encoder else "contrastive-eval")
     result = evaluate_source(source, device, args.pairs_count, args.seed, Path(args.out) if args.out else default)
     print(json.dumps(result, indent=1) if args.json else format_result(result))

@@ -249,7 +249,9 @@ def contrastive_source(run: str | Path, device, random: bool = False, seed: int 
     )
 
 
-def ebgan_source(run: str | Path, device, random: bool = False, seed: int = 0, data_root=None):
+def ebgan_source(
+    run: str | Path, device, random: bool = False, seed: int = 0, data_root=None, val_fraction: float | None = None
+):
     """The autoencoder discriminator of an EBGAN (or any autoencoder-D) run: ``recon, embedding = D(x)``."""
     from ebgan.energy.model import load_energy_model
     from ebgan.nets import build_discriminator
@@ -274,7 +276,7 @@ def ebgan_source(run: str | Path, device, random: bool = False, seed: int = 0, d
         _normalised(lambda x: D(x)[1]),
         MarginLoss.energy,
         cfg,
-        VAL_FRACTION,
+        VAL_FRACTION if val_fraction is None else val_fraction,
         description,
         "Euclidean distance of the L2-normalised embeddings",
         recalibrate=True,  # a trained D's running averages mix real and generated batches

@@ -1,0 +1,99 @@
+"""ebgan contrastive: every mistake is one line naming the problem and the fix, exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from ebgan.cli import main
+
+
+def fails(capsys, argv, message):
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ebgan: error: ") and err.count("\n") == 1, err
+    assert message in err, err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--loss", "hinge"], "unknown loss 'hinge'; use one of margin, cosine-bce, ntxent"),
+        (["--loss", "ntxnt"], "did you mean 'ntxent'?"),
+        (["--pairs", "views"], "--pairs views trains with --loss ntxent only; --loss margin needs labelled pairs"),
+        (["--loss", "ntxent", "--pairs", "labels"], "--loss ntxent trains on --pairs views"),
+        (["--temperature", "0.1"], "--loss margin does not use temperature (used by cosine-bce, ntxent)"),
+        (["--loss", "ntxent", "--margin", "2"], "--loss ntxent does not use margin"),
+        (["--loss", "ntxent", "--batch-pairs", "all"], "drop --batch-pairs"),
+        (["--batch-pairs", "some"], "unknown batch_pairs 'some'"),
+        (["--encoder", "small", "--width", "8"], "--encoder small has fixed widths"),
+        (["--encoder", "big"], "unknown encoder 'big'"),
+        (["--data-split", "test"], "evaluation needs a part of the test split the encoder never saw"),
+        (["--dataset", "toy:8gaussians"], "holds 2-D points"),
+        (["--dataset", "fashion"], "unknown dataset 'fashion'"),
+        (["--batch-size", "1"], "batch_size must be at least 2"),
+        (["--val-fraction", "0.9"], "val_fraction must be in (0, 0.5]"),
+        (["--margin", "-1"], "margin must be > 0"),
+    ],
+)
+def test_bad_config_is_one_line(capsys, flags, message):
+    fails(capsys, ["contrastive", "train", "--dry-run", *flags], message)
+
+
+def test_no_output_folder(capsys):
+    fails(capsys, ["contrastive", "train", "--steps", "1"], "say where the run goes: --out RUN_FOLDER")
+
+
+def test_an_unlabelled_folder_needs_views(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    for n in range(12):
+        Image.fromarray(np.full((16, 16), 10 * n, np.uint8)).save(tmp_path / "imgs" / f"{n}.png")
+    argv = ["contrastive", "train", "--out", str(tmp_path / "run"), "--dataset", f"folder:{tmp_path / 'imgs'}"]
+    fails(
+        capsys,
+        [*argv, "--image-size", "16", "--batch-size", "4"],
+        "are unlabelled; pairs of same and different classes need labels",
+    )
+    assert not (tmp_path / "run").exists()  # refused before the folder is made
+
+
+@pytest.fixture
+def tiny_runs(tmp_path, tiny_idx, capsys):
+    root, spec = tiny_idx(splits={"train": 60, "test": 30}, size=16)
+    data = [
+        "--dataset",
+        spec.name,
+        "--data-root",
+        str(root),
+        "--image-size",
+        "16",
+        "--batch-size",
+        "8",
+        "--no-progress",
+    ]
+    runs = {"contrastive": tmp_path / "c", "gan": tmp_path / "g", "critic": tmp_path / "w"}
+    small = ["--width", "4", "--embedding-dim", "8", "--steps", "2", "--val-fraction", "0.3", "--device", "cpu"]
+    assert main(["contrastive", "train", "--out", str(runs["contrastive"]), *data, *small]) == 0
+    assert main(["train", "--out", str(runs["gan"]), *data, "--steps", "1", "--latent-dim", "4"]) == 0
+    critic = ["--objective", "gan", "--model", "dcgan", "--latent-dim", "4"]
+    assert main(["train", "--out", str(runs["critic"]), *data, "--steps", "1", *critic]) == 0
+    return runs, data
+
+
+def test_run_folder_mistakes(tiny_runs, tmp_path, capsys):
+    runs, data = tiny_runs
+    c, g, w = runs["contrastive"], runs["gan"], runs["critic"]
+    before = {p: p.read_bytes() for p in sorted(c.rglob("*")) if p.is_file()}
+    fails(capsys, ["contrastive", "train", "--resume", str(c), "--margin", "2"], "resume refuses a changed config")
+    fails(capsys, ["contrastive", "train", "--resume", str(c), "--steps", "1"], "has done 2 steps")
+    assert {p: p.read_bytes() for p in sorted(c.rglob("*")) if p.is_file()} == before  # nothing changed
+    fails(capsys, ["contrastive", "train", "--resume", str(g)], "is not a contrastive run's config")
+    fails(capsys, ["contrastive", "train", "--out", str(c), *data], f"{c} already holds a run")
+    fails(capsys, ["contrastive", "eval", "--run", str(g)], "holds no encoder.safetensors")
+    fails(capsys, ["contrastive", "eval", "--from-ebgan", str(w)], "critic with no embedding")
+    fails(capsys, ["contrastive", "eval", "--run", str(tmp_path / "nowhere")], "does not exist")
+    fails(capsys, ["contrastive", "eval", "--run", str(c), "--val-fraction", "0.2"], "drop --val-fraction")
+    fails(capsys, ["contrastive", "eval", "--run", str(c), "--pairs-count", "1"], "--pairs-count must be at least 2")

@@ -1,0 +1,26 @@
+"""demo-random: the first attempt memorises random pairs and learns nothing, and the numbers it prints."""
+
+from __future__ import annotations
+
+import pytest
+
+from ebgan.contrastive import demo
+from ebgan.contrastive.losses import bce_floor
+
+
+def test_random_pairs_are_memorised_at_the_floor_and_nothing_is_learnt():
+    r = demo.random_pairs(seed=0, epochs=30)
+    assert r["train_accuracy"] == 1.0  # 16 pairs memorised
+    assert bce_floor() - 1e-6 <= r["train_loss"] < bce_floor() + 0.05  # yet the loss stays above the floor
+
+
+def test_the_coin_interval_on_8_pairs():
+    # P(2 <= X <= 6) for X ~ Binomial(8, 1/2) = (28 + 56 + 70 + 56 + 28) / 256
+    assert demo.coin_range(8) == pytest.approx((0.25, 0.75, 238 / 256))
+
+
+def test_the_report_explains_the_numbers():
+    runs = {10: [{"train_accuracy": 0.75, "test_accuracy": 0.5, "train_loss": 0.56}]}
+    out = demo.report(runs, None, "fashion-mnist", 200)
+    assert "log(1 + e^-1) = 0.3133" in out and "[0.27, 0.73]" in out and "from 25% to 75%" in out
+    assert "75.0%          50.0%      0.5600" in out
