@@ -59,7 +59,7 @@ class Config:
     objective: str = _f("ebgan-pt", "ebgan-pt, ebgan, began, magan, gan, dcgan, wgan-gp, autoencoder")
     # --- optimisation
     steps: int = _f(2000, "total generator steps of the run (a resume continues up to it)")
-    batch_size: int = _f(64, "images per batch")
+    batch_size: int = _f(64, "images per batch; under torchrun the global batch, split among the processes")
     optim_g: str = _f("adam", "optimizer of G: adam (betas beta1, beta2) or sgd (plain, no momentum)")
     optim_d: str = _f("adam", "optimizer of D: adam or sgd")
     lr_g: float = _f(2e-4, "learning rate of G")
@@ -73,6 +73,11 @@ class Config:
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N")
     amp: bool = _f(False, "bf16 autocast (CUDA); energies and losses stay float32")
     compile: bool = _f(False, "torch.compile the networks")
+    sync_bn: bool = _f(
+        False,
+        "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm); without it each process "
+        "normalises its own slice; in one process it has no effect",
+    )
     log_every: int = _f(50, "steps between metric lines (JSONL, TensorBoard, progress bar)")
     sample_every: int = _f(500, "steps between fixed-noise sample grids; 0: only at the end")
     checkpoint_every: int = _f(1000, "steps between checkpoints; 0: only at the end")

@@ -68,8 +68,7 @@ def energy_frames_hook(cfg: Config, every: int):
 
 def run(args) -> int:
     from ebgan.data import load_training_data
-    from ebgan.report import write_report
-    from ebgan.train import Stopped, Trainer
+    from ebgan.train import Trainer
 
     cfg = resolve_config(args)
     if args.dry_run:
@@ -93,15 +92,29 @@ def run(args) -> int:
         if hasattr(hook, "keep_recorded"):
             hook.keep_recorded(folder, trainer.step)
     trainer.hooks += hooks
+    try:
+        return _train(trainer, cfg, folder, args)
+    finally:
+        trainer.dist.close()
+
+
+def _train(trainer, cfg: Config, folder: Path, args) -> int:
+    from ebgan.report import write_report
+    from ebgan.train import Stopped
+
+    say = trainer.is_main  # under torchrun, rank 0 speaks and writes
     if trainer.step >= cfg.steps:
-        print(f"{folder} is already at step {trainer.step} of {cfg.steps}; raise --steps to extend it")
+        if say:
+            print(f"{folder} is already at step {trainer.step} of {cfg.steps}; raise --steps to extend it")
         return 0
     t0 = time.perf_counter()
     try:
         trainer.train(progress=not args.no_progress)
     except Stopped as e:
-        print(f"ebgan: {e}; continue with: ebgan train --resume {folder}", file=sys.stderr)
+        if say:
+            print(f"ebgan: {e}; continue with: ebgan train --resume {folder}", file=sys.stderr)
         return 128 + e.signum
-    report = write_report(folder, cfg, time.perf_counter() - t0)
-    print(f"trained {cfg.objective} to step {trainer.step} in {time.perf_counter() - t0:.1f} s; report: {report}")
+    if say:
+        report = write_report(folder, cfg, time.perf_counter() - t0)
+        print(f"trained {cfg.objective} to step {trainer.step} in {time.perf_counter() - t0:.1f} s; report: {report}")
     return 0

@@ -34,6 +34,7 @@ class ContrastiveTrainer(TrainingLoop):
     DIVERGENCE_KEYS = ("loss",)
     SHOWN = ("loss", "energy_pos", "energy_neg", "scale", "images_per_s")
     STATE_KEYS = ("encoder", "loss_fn", "opt", "sampler")
+    COMMAND = "ebgan contrastive train"
 
     def __init__(
         self, cfg: ContrastiveConfig, data: ImageData, run_dir: Path | str | None = None, resume: bool = False

@@ -16,11 +16,14 @@ from ebgan.data.sources import to_unit_range
 class EpochBatches:
     """Endless batches over epochs; the last incomplete batch of an epoch is dropped."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int):
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        """``batch_size`` is the global batch; with ``world_size`` > 1, ``next`` returns rank ``rank``'s
+        slice of it (the permutation, from ``seed``, is the same on every rank)."""
         if batch_size > images.shape[0]:
             raise ValueError(f"batch size {batch_size} exceeds the dataset's {images.shape[0]} samples")
         self.images = images
         self.batch_size = batch_size
+        self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)  # CPU: same order on any device
         self.epoch = 0
         self.position = 0
@@ -49,7 +52,11 @@ class EpochBatches:
 
     def next(self) -> torch.Tensor:
         """The next batch as float in [-1, 1] (uint8 storage) or as stored (float storage)."""
-        batch = self.images.index_select(0, self.next_indices())
+        idx = self.next_indices()
+        if self.world_size > 1:
+            n = self.batch_size // self.world_size
+            idx = idx[self.rank * n : (self.rank + 1) * n]
+        batch = self.images.index_select(0, idx)
         return to_unit_range(batch) if batch.dtype == torch.uint8 else batch
 
     def state_dict(self) -> dict:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 import torch.nn as nn
 
+from ebgan.distributed import Distributed
 from ebgan.errors import EbganError
 
 if TYPE_CHECKING:
@@ -114,6 +115,10 @@ class Objective:
     discriminator_kind: str = "autoencoder"  # "autoencoder" or "critic"; see ebgan.nets
     d_steps: int = 1
     lr_factor: float = 1.0  # the trainer scales both learning rates by this after each step (BEGAN's decay)
+    # Set by the trainer under torchrun: a term over the whole batch (pull-away) or a statistic that
+    # drives the objective's state (k_t, MAGAN's means) must use dist.gather / dist.mean / dist.sum,
+    # so that it is the global batch's and every process's state stays the same.
+    dist: Distributed = Distributed()
 
     @classmethod
     def resolve(cls, cfg: Config) -> None:

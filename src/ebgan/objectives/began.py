@@ -112,7 +112,7 @@ class BEGAN(Objective):
         loss_fake = self.energy(D, fake).mean()
         self._k = self._k.to(loss_real.device)
         loss = loss_real - self._k * loss_fake
-        self._loss_real = loss_real.detach()
+        self._loss_real = self.dist.mean(loss_real.detach())  # the global batch's, under torchrun
         return loss, {
             "loss_d": loss.detach(),
             "energy_real": loss_real.detach(),
@@ -122,7 +122,7 @@ class BEGAN(Objective):
 
     def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
         loss = self.energy(D, fake).mean()
-        self._loss_fake = loss.detach()
+        self._loss_fake = self.dist.mean(loss.detach())
         metrics = {"loss_g": loss.detach()}
         if self._loss_real is not None:
             metrics["convergence"] = self._loss_real + (self.gamma * self._loss_real - self._loss_fake).abs()

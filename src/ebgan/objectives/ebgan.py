@@ -231,7 +231,7 @@ class EBGAN(Objective):
         loss = e_fake.mean()
         metrics = {"energy_fake_g": e_fake.detach().mean()}
         if self.pt_weight > 0:
-            pt = pull_away(embedding)
+            pt = pull_away(self.dist.gather(embedding))  # over the global batch under torchrun
             loss = loss + self.pt_weight * pt
             metrics["pull_away"] = pt.detach()
         metrics["loss_g"] = loss.detach()

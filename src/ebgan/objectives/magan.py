@@ -72,9 +72,11 @@ class MAGAN(EBGAN):
     def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
         loss, metrics = super().discriminator_loss(D, real, fake)
         # Batch means weighted by batch size: every batch of the epoch has the same size.
-        self._sum_real = self._sum_real + metrics["energy_real"] * real.shape[0]
-        self._sum_fake = self._sum_fake + metrics["energy_fake"] * fake.shape[0]
-        self._count += real.shape[0]
+        # Under torchrun the sums are the global batch's (every process keeps the same state).
+        n = real.shape[0] * self.dist.world_size
+        self._sum_real = self._sum_real + self.dist.mean(metrics["energy_real"]) * n
+        self._sum_fake = self._sum_fake + self.dist.mean(metrics["energy_fake"]) * n
+        self._count += n
         return loss, metrics
 
     def end_step(self, step: int) -> None:

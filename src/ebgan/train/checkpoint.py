@@ -29,17 +29,23 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
-def rng_states() -> dict:
-    states: dict[str, object] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
+def rng_states(device: torch.device | None = None) -> dict:
+    """The global RNG states: the CPU's, and the CUDA device's when training on one."""
+    states: dict[str, torch.Tensor] = {"torch": torch.get_rng_state()}
+    if device is not None and device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
     return states
 
 
-def set_rng_states(states: dict) -> None:
+def set_rng_states(states: dict, device: torch.device | None = None) -> None:
     torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    cuda = states.get("cuda")
+    if cuda is None or device is None or device.type != "cuda":
+        return
+    if isinstance(cuda, (list, tuple)):  # checkpoints before 0.3 held every device's state
+        cuda = cuda[device.index or 0] if len(cuda) > (device.index or 0) else None
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def load_module_state(module: torch.nn.Module, state: dict, what: str, path: Path) -> None:

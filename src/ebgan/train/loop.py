@@ -14,7 +14,11 @@ What the loop guarantees to every subclass:
   and TensorBoard every ``log_every`` steps and shown on the progress bar (``SHOWN``);
 - the losses named in ``DIVERGENCE_KEYS`` are watched for NaN/inf without a device sync per
   step; diverged weights are never checkpointed;
-- SIGINT/SIGTERM write a checkpoint and raise ``Stopped``.
+- SIGINT/SIGTERM write a checkpoint and raise ``Stopped``;
+- under torchrun (``ebgan.distributed``, for subclasses with ``DISTRIBUTED``): only rank 0
+  writes files and shows progress, hooks run on rank 0, logged metrics are means over ranks, a
+  signal or a divergence on any rank stops every rank at the same step, and a checkpoint holds
+  every rank's RNG state.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from ebgan.config import config_diff
+from ebgan.distributed import Distributed
 from ebgan.errors import EbganError
 from ebgan.files import save_torch
 from ebgan.train import checkpoint as ckpt
@@ -65,13 +70,19 @@ class TrainingLoop:
     DIVERGENCE_KEYS: ClassVar[tuple[str, ...]] = ("loss",)  # losses watched for NaN/inf
     SHOWN: ClassVar[tuple[str, ...]] = ("loss", "images_per_s")  # metrics on the progress bar
     STATE_KEYS: ClassVar[tuple[str, ...]] = ()  # keys of model_state a checkpoint must hold
+    DISTRIBUTED: ClassVar[bool] = False  # True: the subclass trains under torchrun (DDP)
+    COMMAND: ClassVar[str] = "this training"  # named in the error when started by torchrun without DISTRIBUTED
 
     def __init__(self, cfg: Any, run_dir: Path | str | None = None):
         self.cfg = cfg
-        self.device = pick_device(cfg.device)
-        self.is_main = True  # rank-aware work (files, progress) is gated on this alone
+        self.dist = Distributed.from_env()
+        if self.dist.active and not self.DISTRIBUTED:
+            raise EbganError(f"{self.COMMAND} runs in one process; start it without torchrun")
+        self.device = self.dist.device(cfg.device)
+        self.dist.start(self.device)
+        self.is_main = self.dist.is_main  # rank-aware work (files, progress) is gated on this alone
         self.writer = RunWriter(Path(run_dir) if run_dir is not None else None, enabled=self.is_main)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank; see open_run
         self.step = 0
         # callables hook(trainer) -> dict of metrics or None, run after each step
         self.hooks: list[Callable[[Any], dict | None]] = []
@@ -85,6 +96,8 @@ class TrainingLoop:
         resume is known to proceed."""
         cfg = self.cfg
         self.writer.open(resume)
+        if self.dist.rank:  # after the networks are built alike on every rank (rank 0 keeps the seed's stream)
+            torch.manual_seed(cfg.seed + self.dist.rank)
         try:
             if resume:
                 self.load(self.writer.folder / CHECKPOINT)
@@ -130,6 +143,9 @@ class TrainingLoop:
     def divergence_advice(self) -> str:
         return "Lower the learning rate and start again"
 
+    def sync_state(self) -> None:
+        """Make the ranks' state agree before a checkpoint (e.g. average BatchNorm statistics)."""
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         return {
@@ -137,8 +153,36 @@ class TrainingLoop:
             "config": self.cfg.to_dict(),
             "step": self.step,
             **self.model_state(),
-            "rng": ckpt.rng_states(),
+            "rng": ckpt.rng_states(self.device),
         }
+
+    def _rng_of_every_rank(self) -> dict:
+        """Under DDP, ``rng_ranks`` (every rank's global RNG states) and ``world_size``, for
+        ``save``. A collective: every rank calls it (``state_dict`` alone is this rank's, for the
+        hooks that run on rank 0 only)."""
+        own = ckpt.rng_states(self.device)
+        if not self.dist.active:
+            return {}
+        ranks: list[dict] = [{} for _ in range(self.dist.world_size)]
+        for key, value in own.items():
+            for r, v in enumerate(self.dist.gather_cpu(value)):
+                ranks[r][key] = v
+        return {"rng_ranks": ranks, "world_size": self.dist.world_size}
+
+    def _set_rng(self, state: dict, path: Path) -> None:
+        saved_world = int(state.get("world_size", 1))
+        if saved_world == self.dist.world_size and (saved_world == 1 or "rng_ranks" in state):
+            ckpt.set_rng_states(state["rng_ranks"][self.dist.rank] if self.dist.active else state["rng"], self.device)
+            return
+        # Another process count: data order and noise are global (the same at any count), the
+        # per-rank RNGs (dropout) cannot be split or merged, so they restart from the seed.
+        torch.manual_seed(self.cfg.seed + self.dist.rank + 1_000_003 * int(state["step"]))
+        if self.is_main:
+            print(
+                f"ebgan: note: {path} was written by {saved_world} process(es), this run has "
+                f"{self.dist.world_size}; it continues the same data and noise, but not bit for bit "
+                "(per-process random states, e.g. dropout, restart from the seed)"
+            )
 
     def load(self, path: Path) -> None:
         state = ckpt.load_checkpoint(path)
@@ -160,7 +204,7 @@ class TrainingLoop:
             )
         try:
             self.load_model_state(state, path)
-            ckpt.set_rng_states(state["rng"])
+            self._set_rng(state, path)
             self.step = int(state["step"])
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
             raise EbganError(
@@ -169,18 +213,28 @@ class TrainingLoop:
             ) from e
 
     def save(self) -> None:
+        """Write the checkpoint (rank 0; every rank takes part and waits until it is written)."""
         self._divergence.check(self)  # never a checkpoint of diverged weights
-        if not self.writer.enabled:
-            return
-        try:
-            save_torch(self.writer.folder / CHECKPOINT, self.state_dict())
-        except EbganError as e:
-            last = f"step {self.saved_step}" if self.saved_step is not None else "none written yet"
-            raise EbganError(f"{e} (last checkpoint: {last}; training stopped at step {self.step})") from e
+        self.sync_state()
+        state = {**self.state_dict(), **self._rng_of_every_rank()}  # the latter: a collective under DDP
+        if self.writer.enabled:
+            try:
+                save_torch(self.writer.folder / CHECKPOINT, state)
+            except EbganError as e:
+                last = f"step {self.saved_step}" if self.saved_step is not None else "none written yet"
+                raise EbganError(f"{e} (last checkpoint: {last}; training stopped at step {self.step})") from e
+            self.export()
         self.saved_step = self.step
-        self.export()
+        self.dist.barrier()  # no rank goes on (or exits) before the checkpoint is on disk
 
     # ------------------------------------------------------------------ the loop
+    def _average_over_ranks(self, sums: dict, keys: list[str]) -> None:
+        """Replace ``sums[k]`` for ``keys`` by their mean over ranks: one all-reduce per log line."""
+        if not self.dist.active or not keys:
+            return
+        stacked = torch.stack([torch.as_tensor(sums[k], dtype=torch.float32).to(self.device).reshape(()) for k in keys])
+        sums.update(zip(keys, self.dist.mean(stacked)))
+
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
 
@@ -196,14 +250,17 @@ class TrainingLoop:
         # averaged over the steps that reported it, not over the whole interval.
         sums: dict[str, Any] = {}
         counts: dict[str, int] = {}
+        step_keys: set[str] = set()  # train_step's metrics: averaged over ranks when logged (hooks': rank 0's)
         images_seen, t0 = 0, time.perf_counter()
         bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
         try:
             while self.step < total:
                 metrics = self.train_step()
                 self._divergence.record(self.step, metrics)
-                for hook in self.hooks:
-                    metrics.update(hook(self) or {})
+                step_keys.update(metrics)
+                if self.is_main:  # evaluation, energy frames: rank 0 alone; the others wait at the next step
+                    for hook in self.hooks:
+                        metrics.update(hook(self) or {})
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else v)
                     counts[k] = counts.get(k, 0) + 1
@@ -211,6 +268,7 @@ class TrainingLoop:
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:
                     self._divergence.check(self)
+                    self._average_over_ranks(sums, sorted(step_keys & sums.keys()))
                     elapsed = time.perf_counter() - t0
                     line = {k: float(v) / counts[k] for k, v in sums.items()}
                     line["images_per_s"] = images_seen / max(elapsed, 1e-9)
@@ -220,9 +278,9 @@ class TrainingLoop:
                 self.after_step()
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save()
-                if self._stop_signal is not None:
+                if self.dist.any(self._stop_signal is not None):  # every rank stops at the same step
                     self.save()
-                    raise Stopped(self._stop_signal, self.step)
+                    raise Stopped(self._stop_signal or signal.SIGTERM, self.step)
             self.save()
             self.after_training()
         finally:
@@ -256,9 +314,11 @@ class Divergence:
 
     def check(self, loop: TrainingLoop) -> None:
         step = int(self.first_step)
-        if step < 0:
+        if not loop.dist.any(step >= 0):  # a rank's NaN reaches every rank's weights: all stop together
             return
         bad = ", ".join(f"{k} = {float(v)}" for k, v in zip(self.keys, self.values.tolist()) if not math.isfinite(v))
+        if step < 0:
+            step, bad = loop.step, "a loss on another process"
         kept = (
             f"the last good checkpoint (step {loop.saved_step}) is intact"
             if loop.saved_step is not None and loop.writer.enabled

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from ebgan.config import Config
 from ebgan.data import EpochBatches
+from ebgan.distributed import convert_sync_batchnorm
 from ebgan.errors import EbganError
 from ebgan.generator_io import export_generator
 from ebgan.nets import build_discriminator, build_generator, check_networks
@@ -41,6 +42,7 @@ class Trainer(TrainingLoop):
     DIVERGENCE_KEYS = ("loss_d", "loss_g")
     SHOWN = ("loss_d", "loss_g", "energy_real", "energy_fake", "hinge_active", "images_per_s")
     STATE_KEYS = ("G", "D", "opt_g", "opt_d", "objective", "batches", "noise")
+    DISTRIBUTED = True  # torchrun: G and D in DDP (ebgan.distributed)
 
     def __init__(self, cfg: Config, data: torch.Tensor, run_dir: Path | None = None, resume: bool = False):
         super().__init__(cfg, run_dir)  # device, run writer, seed, step 0, hooks, signals, divergence watch
@@ -50,11 +52,18 @@ class Trainer(TrainingLoop):
         self.D = build_discriminator(cfg.model, self.objective.discriminator_kind, self.image_shape, cfg.model_args)
         self.D = self.D.to(self.device)
         check_networks(cfg.model, self.G, self.D, self.objective.discriminator_kind, self.image_shape)
-        if cfg.batch_size < 2 and any(
+        self.local_batch = self.dist.check_batch(cfg.batch_size)
+        if cfg.sync_bn and self.dist.active:
+            self.G = convert_sync_batchnorm(self.G, self.device)
+            self.D = convert_sync_batchnorm(self.D, self.device)
+        elif cfg.sync_bn and self.is_main:
+            print("ebgan: note: --sync-bn has no effect in one process (it acts under torchrun)")
+        if self.local_batch < 2 and any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for net in (self.G, self.D) for m in net.modules()
         ):
             raise EbganError(
-                f"model {cfg.model!r} has BatchNorm, which needs batches of 2 or more; use --batch-size 2 or more"
+                f"model {cfg.model!r} has BatchNorm, which needs batches of 2 or more per process; "
+                f"use --batch-size {2 * self.dist.world_size} or more"
             )
         if cfg.batch_size > data.shape[0]:
             raise EbganError(
@@ -63,15 +72,24 @@ class Trainer(TrainingLoop):
             )
         self.opt_g = make_optimizer(cfg.optim_g, self.G, cfg.lr_g, cfg, self.device)
         self.opt_d = make_optimizer(cfg.optim_d, self.D, cfg.lr_d, cfg, self.device)
-        self.batches = EpochBatches(data.to(self.device), cfg.batch_size, seed=cfg.seed)
+        self.batches = EpochBatches(
+            data.to(self.device), cfg.batch_size, seed=cfg.seed, rank=self.dist.rank, world_size=self.dist.world_size
+        )
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
-        # Compiled views for the hot path; checkpoints always use the plain modules.
         self.ema = EMA(self.G, cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
         self._lr_factor = 1.0  # the objective's learning-rate factor in force (restored with the optimizers)
-        self.G_run: nn.Module = torch.compile(self.G) if cfg.compile else self.G  # type: ignore[assignment]
-        self.D_run: nn.Module = torch.compile(self.D) if cfg.compile else self.D  # type: ignore[assignment]
+        self.objective.dist = self.dist  # batch-wide terms (pull-away, k_t) over the global batch
+        # The hot path's views: DDP-wrapped (under torchrun) and compiled; checkpoints use the
+        # plain modules. The G step calls D unwrapped: D takes no gradient there, and a DDP
+        # module whose parameters get none would wait for them forever.
+        self.G_run = self._compiled(self.dist.wrap(self.G, self.device))
+        self.D_run = self._compiled(self.dist.wrap(self.D, self.device))
+        self.D_frozen = self._compiled(self.D) if self.dist.active else self.D_run
         self.open_run(resume)
+
+    def _compiled(self, module: nn.Module) -> nn.Module:
+        return torch.compile(module) if self.cfg.compile else module  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ state
     def model_state(self) -> dict:
@@ -134,6 +152,10 @@ class Trainer(TrainingLoop):
     def sample_z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.latent_dim, generator=self.noise, device=self.device)
 
+    def batch_z(self) -> torch.Tensor:
+        """This process's slice of the global batch's z (the same global z at any process count)."""
+        return self.dist.shard(self.sample_z(self.cfg.batch_size))
+
     def train_step(self) -> dict[str, torch.Tensor]:
         obj, metrics = self.objective, {}
         self.D.requires_grad_(True)
@@ -141,7 +163,7 @@ class Trainer(TrainingLoop):
             real = self.batches.next()
             keep_graph = k == obj.d_steps - 1  # only the last G(z) is reused by the G step
             with torch.set_grad_enabled(keep_graph), self._autocast():
-                fake = self.G_run(self.sample_z(real.shape[0]))
+                fake = self.G_run(self.batch_z())
             with self._autocast():
                 loss_d, m = obj.discriminator_loss(self.D_run, real, fake.detach())
             self.opt_d.zero_grad(set_to_none=True)
@@ -152,7 +174,7 @@ class Trainer(TrainingLoop):
                 obj.end_epoch(self.batches.epoch)
         self.D.requires_grad_(False)  # the G step needs gradients through D, not for D
         with self._autocast():
-            loss_g, m = obj.generator_loss(self.D_run, fake)
+            loss_g, m = obj.generator_loss(self.D_frozen, fake)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -184,14 +206,22 @@ class Trainer(TrainingLoop):
 
     def before_training(self) -> None:
         self.objective.prepare(self)
+        self.dist.broadcast(self.D, self.objective)  # pretraining ran on each rank: keep rank 0's
+
+    def sync_state(self) -> None:
+        # Without --sync-bn each rank's BatchNorm statistics follow its slice: checkpoints hold their mean.
+        nets = (self.G, self.D, *((self.ema.model,) if self.ema is not None else ()))
+        self.dist.average_buffers(*nets)
 
     def after_step(self) -> None:
         if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
             self._divergence.check(self)
-            self.writer.save_grid(self.fixed_samples(), self.step)
+            if self.is_main:
+                self.writer.save_grid(self.fixed_samples(), self.step)
 
     def after_training(self) -> None:
-        self.writer.save_grid(self.fixed_samples(), self.step)
+        if self.is_main:
+            self.writer.save_grid(self.fixed_samples(), self.step)
 
     def samples_per_step(self) -> int:
         return self.cfg.batch_size * self.objective.d_steps
