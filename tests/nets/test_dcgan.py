@@ -47,3 +47,26 @@ def test_bad_sizes_and_options():
         build_discriminator("dcgan", "critic", (1, 32, 16))
     with pytest.raises(EbganError, match="no option"):
         resolve_model_args("dcgan", {"width": 3})
+
+
+def test_ae_bottom_8_is_the_ebgan_papers_64x64_discriminator():
+    """Encoder (64)4c2s-(128)4c2s-(256)4c2s, decoder (128)4c2s-(64)4c2s-(3)4c2s: the layer list,
+    written out from the paper's notation, and an 8x8x256 embedding."""
+    AE = build_discriminator("dcgan", "autoencoder", (3, 64, 64), {"ae_bottom": 8})
+    convs = [
+        (type(m).__name__, m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0])
+        for m in AE.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]
+    assert convs == [
+        ("Conv2d", 3, 64, 4, 2),
+        ("Conv2d", 64, 128, 4, 2),
+        ("Conv2d", 128, 256, 4, 2),
+        ("ConvTranspose2d", 256, 128, 4, 2),
+        ("ConvTranspose2d", 128, 64, 4, 2),
+        ("ConvTranspose2d", 64, 3, 4, 2),
+    ]
+    recon, emb = AE(torch.randn(2, 3, 64, 64))
+    assert recon.shape == (2, 3, 64, 64) and emb.shape == (2, 256 * 8 * 8)
+    with pytest.raises(EbganError, match="ae_bottom must be 4 or 8"):
+        build_discriminator("dcgan", "autoencoder", (3, 64, 64), {"ae_bottom": 16})

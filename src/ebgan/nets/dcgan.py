@@ -13,7 +13,10 @@ from the image side has ``width * 2**i`` channels.
   decoder (BatchNorm + ReLU, linear output), for EBGAN/BEGAN/MAGAN on DCGAN nets. With
   ``embedding_dim > 0`` a 4x4 convolution to that many channels (and back) forms a
   bottleneck, as in BEGAN; with 0 the embedding is the encoder's 4x4 feature map, as in
-  the EBGAN paper's convolutional autoencoder (no bottleneck).
+  the EBGAN paper's convolutional autoencoder (no bottleneck). ``ae_bottom: 8`` stops the
+  autoencoder's encoder at 8x8: at 64x64 that is the EBGAN paper's discriminator for CelebA
+  and LSUN as best known (appendix, unverified): encoder (64)4c2s-(128)4c2s-(256)4c2s,
+  decoder (128)4c2s-(64)4c2s-(3)4c2s, with ``width_d: 64``.
 
 Initialisation N(0, 0.02) as in the DCGAN paper.
 """
@@ -32,7 +35,8 @@ ARGS = {
     "width_g": 64,  # channels of G's last hidden stage (doubling towards 4x4)
     "width_d": 64,  # channels of D's first stage (doubling towards 4x4)
     "batchnorm_d": True,  # BatchNorm in D; WGAN-GP needs false (its penalty is per sample)
-    "embedding_dim": 0,  # autoencoder bottleneck channels; 0: none (the 4x4 feature map)
+    "embedding_dim": 0,  # autoencoder bottleneck channels; 0: none (the bottom feature map)
+    "ae_bottom": 4,  # side of the autoencoder's bottom feature map: 4 (DCGAN's encoder) or 8 (EBGAN's 64x64 D)
     "init_std": 0.02,
 }
 
@@ -43,7 +47,7 @@ def stages(image_shape) -> int:
     n = int(round(math.log2(h))) - 2 if h > 0 else -1
     if h != w or n < 2 or 4 * 2**n != h:
         raise EbganError(
-            f"dcgan needs square images with a power-of-two side >= 16 (32 or 64), got {h}x{w}; set --image-size"
+            f"dcgan needs square images with a power-of-two side >= 16 (32, 64, 128), got {h}x{w}; set --image-size"
         )
     return n
 
@@ -65,9 +69,9 @@ class Generator(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
-def _encoder(image_shape, width_d: int, batchnorm_d: bool) -> tuple[nn.Sequential, int]:
-    """Image -> (width_d * 2**(n-1), 4, 4); no BatchNorm on the input layer (DCGAN)."""
-    n = stages(image_shape)
+def _encoder(image_shape, width_d: int, batchnorm_d: bool, bottom: int = 4) -> tuple[nn.Sequential, int]:
+    """Image -> (width_d * 2**(n-1), bottom, bottom); no BatchNorm on the input layer (DCGAN)."""
+    n = stages(image_shape) - (bottom // 4 - 1)
     ch = [image_shape[0]] + [width_d * 2**i for i in range(n)]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(ch, ch[1:])):
@@ -95,19 +99,24 @@ class Critic(nn.Module):
 class AutoencoderDiscriminator(nn.Module):
     """x -> (reconstruction, embedding), the encoder of ``Critic`` and a mirrored decoder."""
 
-    def __init__(self, image_shape, width_d=64, batchnorm_d=True, embedding_dim=0, init_std=0.02, **_):
+    def __init__(self, image_shape, width_d=64, batchnorm_d=True, embedding_dim=0, init_std=0.02, ae_bottom=4, **_):
         super().__init__()
         if embedding_dim < 0:
             raise EbganError(f"embedding_dim must be >= 0, got {embedding_dim}")
+        if ae_bottom not in (4, 8) or (ae_bottom == 8 and stages(image_shape) < 3):
+            raise EbganError(
+                f"ae_bottom must be 4 or 8 (8 needs images of 32x32 or more), got {ae_bottom} "
+                f"for {image_shape[1]}x{image_shape[2]}"
+            )
         self.image_shape = tuple(image_shape)
-        n = stages(image_shape)
-        self.encoder, top = _encoder(image_shape, width_d, batchnorm_d)
+        n = stages(image_shape) - (ae_bottom // 4 - 1)
+        self.encoder, top = _encoder(image_shape, width_d, batchnorm_d, ae_bottom)
         if embedding_dim:
-            self.encoder.append(nn.Conv2d(top, embedding_dim, 4, 1, 0))  # -> (embedding_dim, 1, 1)
-            first = [nn.ConvTranspose2d(embedding_dim, top, 4, 1, 0)]
+            self.encoder.append(nn.Conv2d(top, embedding_dim, ae_bottom, 1, 0))  # -> (embedding_dim, 1, 1)
+            first = [nn.ConvTranspose2d(embedding_dim, top, ae_bottom, 1, 0)]
         else:
             first = []
-        ch = [width_d * 2**i for i in reversed(range(n))]  # mirror: 4x4 stage first
+        ch = [width_d * 2**i for i in reversed(range(n))]  # mirror: the bottom stage first
         layers: list[nn.Module] = list(first)
         if first:
             layers += [nn.BatchNorm2d(top), nn.ReLU(True)] if batchnorm_d else [nn.ReLU(True)]
