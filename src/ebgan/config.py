@@ -38,7 +38,9 @@ def _f(default: Any, help: str) -> Any:
 class Config:
     # --- data
     dataset: str = _f(
-        "fashion-mnist", "mnist, fashion-mnist, folder:PATH, or toy:NAME (2-D points, see ebgan.data.toy)"
+        "fashion-mnist",
+        "mnist, fashion-mnist, cifar10, celeba, lsun:CATEGORY, folder:PATH, "
+        "or toy:NAME (2-D points, see ebgan.data.toy)",
     )
     data_root: str | None = _f(
         None, "folder with one sub-folder per dataset (else EBGAN_DATA, the cache, /usr/share/datasets)"

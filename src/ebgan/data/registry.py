@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from ebgan.errors import EbganError
 
-LOADERS = ("idx", "folder", "toy", "cifar")  # cifar: the CIFAR-10 binary version (ebgan.data.cifar)
+# cifar: the CIFAR-10 binary version (ebgan.data.cifar); celeba, lsun: ebgan.data.photos (decoded cache)
+LOADERS = ("idx", "folder", "toy", "cifar", "celeba", "lsun")
 # classifier: ebgan's own CNN features (fid_<score_name>, ...) against a real split;
 # toy-modes: mode coverage of a toy run's Gaussian mixture; none: ebgan eval refuses.
 EVALUATIONS = ("classifier", "toy-modes", "none")
@@ -77,7 +78,7 @@ class DatasetSpec:
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
-PATTERNS = ("folder:PATH", "toy:NAME")
+PATTERNS = ("folder:PATH", "toy:NAME", "lsun:CATEGORY")
 
 
 def register_dataset(spec: DatasetSpec, replace: bool = False) -> DatasetSpec:
@@ -115,6 +116,8 @@ def dataset_spec(name: str) -> DatasetSpec:
         return DatasetSpec(
             name="folder", loader="folder", channels=None, native_size=None, evaluation="none", idx_files=()
         )
+    if name.startswith("lsun:"):
+        return DatasetSpec(name="lsun", loader="lsun", channels=3, native_size=None, evaluation="none", idx_files=())
     if name.startswith("toy:"):
         from ebgan.data.toy import toy_key
 
@@ -182,6 +185,16 @@ register_dataset(
         num_classes=10,
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         evaluation="none",  # no feature classifier for colour images yet
+        idx_files=(),
+    )
+)
+register_dataset(
+    DatasetSpec(
+        "celeba",
+        loader="celeba",
+        channels=3,
+        native_size=None,  # 178x218, centre-cropped to 108x108 (ebgan.data.photos)
+        evaluation="none",
         idx_files=(),
     )
 )

@@ -272,6 +272,15 @@ def load_images(
         data = ImageData(images, labels, name, spec.num_classes)
     elif spec.loader == "folder":
         data = load_image_folder(name[len("folder:") :], channels or 3)
+    elif spec.loader in ("celeba", "lsun"):  # decoded, cropped and resized once, into a cache on disk
+        from ebgan.data import photos
+
+        roots, ch = candidate_roots(data_root), channels or 3
+        if spec.loader == "celeba":
+            images = photos.load_celeba(roots, image_size, ch, cache_dir())
+        else:
+            images = photos.load_lsun(name[len("lsun:") :], roots, image_size, ch, cache_dir())
+        return ImageData(images, torch.full((images.shape[0],), -1, dtype=torch.long), name, 0)
     else:
         raise EbganError(f"{name} holds 2-D points, not images; load it with ebgan.data.load_training_data")
     return fit_images(data, image_size, fit)

@@ -1,0 +1,118 @@
+"""Colour image sets decoded once into a uint8 array on disk, read back memory-mapped.
+
+CelebA and LSUN hold hundreds of thousands of JPEGs; decoding them at every batch (the common
+``ImageFolder`` + ``DataLoader`` way) costs more than a CPU training step. Here each image is
+decoded, centre-cropped and resized once, into ``cache_dir()/decoded/<name>.npy`` (an
+(N, C, S, S) uint8 ``.npy``), written atomically; later loads map the file (``mmap_mode="c"``:
+pages are read on demand and never written back) and the trainer draws batches from it by index.
+
+The file name holds a hash of everything the pixels depend on: the source kind, its resolved
+root, the size, the crop, the channels and the sorted file list with each file's size and
+modification time. A changed source therefore gets a new file (the stale one is removed), never
+a silent reuse; a file of the right name but the wrong shape (torn, foreign) is rebuilt.
+
+An image that cannot be decoded stops the build with an error naming the file: skipping it
+would change the dataset without anyone deciding to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ebgan.errors import EbganError
+
+CACHE_FORMAT = "ebgan-decoded-v1"  # part of every key: a new layout never reads an old file
+
+
+def cache_key(kind: str, root: Path, entries: Sequence[tuple[str, int, int]], size: int, crop, channels: int) -> str:
+    """sha256 of the source and the transform; ``entries``: (relative name, bytes, mtime_ns) per image."""
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_FORMAT, kind, str(root), size, crop, channels]).encode())
+    for entry in entries:
+        h.update(json.dumps(list(entry)).encode())
+    return h.hexdigest()
+
+
+def crop_resize(image: torch.Tensor, size: int, crop: int | None) -> torch.Tensor:
+    """uint8 (C, H, W) -> (C, size, size): the centre ``crop`` x ``crop`` square (None: the largest
+    centred square), then an antialiased resize."""
+    from torchvision.transforms.v2.functional import center_crop, resize
+
+    _, h, w = image.shape
+    side = min(h, w) if crop is None else crop
+    if side > min(h, w):
+        raise EbganError(f"cannot crop {side}x{side} from a {h}x{w} image")
+    image = center_crop(image, [side, side])
+    if side != size:
+        image = resize(image, [size, size], antialias=True)
+    return image
+
+
+def decoded_images(
+    kind: str,
+    root: Path,
+    names: Sequence[str],
+    stat: Callable[[str], tuple[int, int]],
+    read: Callable[[str], torch.Tensor],
+    size: int,
+    crop: int | None,
+    channels: int,
+    cache: Path,
+) -> torch.Tensor:
+    """The images ``names`` of a source, cropped and resized, as a uint8 (N, C, size, size) tensor
+    mapped from the decoded cache (built on the first call).
+
+    ``stat(name)`` gives (bytes, mtime_ns) for the key; ``read(name)`` decodes one image to uint8
+    (C, H, W) with ``channels`` channels and raises EbganError naming it when it cannot.
+    """
+    entries = [(n, *stat(n)) for n in names]
+    key = cache_key(kind, root.resolve(), entries, size, crop, channels)
+    stem = f"{kind}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}-{size}"
+    path = cache / "decoded" / f"{stem}-{key[:20]}.npy"
+    shape = (len(names), channels, size, size)
+    if path.is_file():
+        try:
+            array = np.load(path, mmap_mode="c")
+            if array.shape == shape and array.dtype == np.uint8:
+                return torch.from_numpy(array)
+        except (ValueError, OSError, EOFError):
+            pass
+        print(f"ebgan: {path} does not hold {shape} uint8 images (torn or foreign); rebuilding it")
+    _build(path, shape, names, read, size, crop, kind, root)
+    for old in path.parent.glob(f"{stem}-*.npy"):  # the same source at the same size, decoded before a change
+        if old != path:
+            old.unlink(missing_ok=True)
+    return torch.from_numpy(np.load(path, mmap_mode="c"))
+
+
+def _build(path: Path, shape, names, read, size: int, crop, kind: str, root: Path) -> None:
+    from tqdm import tqdm
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EbganError(
+            f"cannot create the decoded-image cache {path.parent}: {e.strerror}; set XDG_CACHE_HOME"
+        ) from e
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        for i, name in enumerate(tqdm(names, desc=f"decoding {kind} once ({root})", unit="img", mininterval=2)):
+            image = read(name)
+            out[i] = crop_resize(image, size, crop).numpy()
+        out.flush()
+        del out
+        os.replace(tmp, path)  # atomic: the cache holds a whole file or none
+    except OSError as e:
+        raise EbganError(
+            f"cannot write the decoded-image cache {path}: {e.strerror}; free space or set XDG_CACHE_HOME"
+        ) from e
+    finally:
+        tmp.unlink(missing_ok=True)

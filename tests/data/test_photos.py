@@ -1,0 +1,163 @@
+"""CelebA and LSUN layouts, their crops, and the decoded cache (built once, rebuilt on change)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ebgan.data import decoded, load_images
+from ebgan.errors import EbganError
+
+CENTRE, BORDER = (200, 40, 10), (10, 10, 250)
+
+
+def face(path, w=178, h=218, inner=108):
+    """A CelebA-sized image: the centre ``inner`` square one colour, the rest another."""
+    a = np.empty((h, w, 3), np.uint8)
+    a[:] = BORDER
+    top, left = (h - inner) // 2, (w - inner) // 2
+    a[top : top + inner, left : left + inner] = CENTRE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).save(path, **({"quality": 95} if path.suffix == ".jpg" else {}))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "ebgan" / "decoded"
+
+
+def celeba(tmp_path, n=5, suffix=".jpg"):
+    root = tmp_path / "data"
+    for i in range(n):
+        face(root / "celeba" / "img_align_celeba" / f"{i:06d}{suffix}")
+    return root
+
+
+def test_celeba_is_the_centre_108_square_resized(tmp_path, cache):
+    """PNG (lossless): exactly the centre 108x108 is kept, so every pixel is the centre colour;
+    one border pixel more on each side would blend the border in through the antialiased resize."""
+    root = celeba(tmp_path, suffix=".png")
+    data = load_images("celeba", data_root=root, image_size=16)
+    assert data.images.shape == (5, 3, 16, 16) and data.images.dtype == torch.uint8
+    assert torch.equal(data.images, torch.tensor(CENTRE, dtype=torch.uint8).view(1, 3, 1, 1).expand(5, 3, 16, 16))
+    assert (data.labels == -1).all() and data.num_classes == 0
+
+
+def test_the_cache_is_built_once_and_rebuilt_when_a_file_changes(tmp_path, cache, monkeypatch):
+    root = celeba(tmp_path)
+    load_images("celeba", data_root=root, image_size=16)
+    [built] = list(cache.glob("*.npy"))
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded again")
+
+    with monkeypatch.context() as m:
+        m.setattr(decoded, "_build", no_decoding)
+        again = load_images("celeba", data_root=root, image_size=16)
+    assert again.images.shape == (5, 3, 16, 16)
+    # a changed image: another key, a new file, the stale one gone
+    target = root / "celeba" / "img_align_celeba" / "000002.jpg"
+    Image.new("RGB", (178, 218), (0, 255, 0)).save(target)
+    os.utime(target, ns=(1, 1))
+    changed = load_images("celeba", data_root=root, image_size=16)
+    [rebuilt] = list(cache.glob("*.npy"))
+    assert rebuilt != built
+    assert changed.images[2, 1].float().mean() > 240 and changed.images[2, 0].float().mean() < 15
+
+
+def test_a_torn_cache_file_is_rebuilt_not_trusted(tmp_path, cache, capsys):
+    root = celeba(tmp_path, n=3)
+    load_images("celeba", data_root=root, image_size=16)
+    [built] = list(cache.glob("*.npy"))
+    np.save(built, np.zeros((2, 3, 16, 16), np.uint8))  # right name, wrong shape
+    data = load_images("celeba", data_root=root, image_size=16)
+    assert "rebuilding" in capsys.readouterr().out
+    assert data.images.shape == (3, 3, 16, 16) and data.images.float().mean() > 50
+
+
+def test_a_truncated_jpeg_stops_the_build_naming_it(tmp_path, cache):
+    root = celeba(tmp_path, n=3)
+    bad = root / "celeba" / "img_align_celeba" / "000001.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])
+    with pytest.raises(EbganError, match="000001.jpg"):
+        load_images("celeba", data_root=root, image_size=16)
+    assert not list(cache.glob("*.npy")) and not list(cache.glob(".*tmp"))  # nothing half-written
+
+
+def test_celeba_missing_says_where_it_looked_and_what_to_do(tmp_path, cache):
+    with pytest.raises(EbganError, match=r"CelebA's aligned images not found .*--data-root DIR"):
+        load_images("celeba", data_root=tmp_path, image_size=64)
+    root = celeba(tmp_path, n=1)
+    with pytest.raises(EbganError, match="would upscale"):
+        load_images("celeba", data_root=root, image_size=128)
+
+
+def test_lsun_folder_takes_the_largest_centred_square(tmp_path, cache):
+    root = tmp_path / "data"
+    a = np.zeros((60, 100, 3), np.uint8)
+    a[:, :20] = a[:, 80:] = (255, 255, 255)  # white bands left and right, outside the centre 60x60
+    a[:, 20:80] = (0, 128, 0)
+    (root / "lsun" / "bedroom" / "sub").mkdir(parents=True)
+    Image.fromarray(a).save(root / "lsun" / "bedroom" / "sub" / "a.png")
+    Image.fromarray(a).save(root / "lsun" / "bedroom" / "b.png")
+    data = load_images("lsun:bedroom", data_root=root, image_size=12)
+    assert data.images.shape == (2, 3, 12, 12)
+    assert torch.equal(data.images[:, 1], torch.full((2, 12, 12), 128, dtype=torch.uint8))
+    assert int(data.images[:, 0].max()) == 0
+    with pytest.raises(EbganError, match="LSUN kitchen not found"):
+        load_images("lsun:kitchen", data_root=root, image_size=12)
+
+
+def test_lsun_lmdb(tmp_path, cache):
+    lmdb = pytest.importorskip("lmdb", reason="reading LSUN's LMDB export needs the lmdb package")
+    folder = tmp_path / "data" / "lsun" / "bedroom_train_lmdb"
+    folder.mkdir(parents=True)
+    env = lmdb.open(str(folder), map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        for i in range(3):
+            buf = io.BytesIO()
+            Image.new("RGB", (40, 30), (i * 100, 0, 0)).save(buf, format="PNG")
+            txn.put(f"key{i}".encode(), buf.getvalue())
+    env.close()
+    data = load_images("lsun:bedroom", data_root=tmp_path / "data", image_size=8)
+    assert sorted(int(v) for v in data.images[:, 0, 4, 4]) == [0, 100, 200]
+
+
+def test_the_cache_key_changes_with_every_input():
+    base = ("celeba", "/r", [("a.jpg", 10, 5)], 64, 108, 3)
+    key = decoded.cache_key(*base)
+    variants = [
+        ("lsun", *base[1:]),
+        (base[0], "/s", *base[2:]),
+        (*base[:2], [("a.jpg", 11, 5)], *base[3:]),
+        (*base[:2], [("a.jpg", 10, 6)], *base[3:]),
+        (*base[:2], [("b.jpg", 10, 5)], *base[3:]),
+        (*base[:3], 32, *base[4:]),
+        (*base[:4], None, base[5]),
+        (*base[:5], 1),
+    ]
+    assert len({decoded.cache_key(*v) for v in variants} | {key}) == len(variants) + 1
+
+
+def test_the_celeba64_preset_trains_resumes_and_samples_from_the_cli(tmp_path, cache):
+    """The paper's 64x64 EBGAN-PT setting at full width, a few steps of batch 4 on CelebA-layout files."""
+    from ebgan.cli import main
+
+    root = celeba(tmp_path, n=8)
+    run = tmp_path / "run"
+    common = ["--data-root", str(root), "--batch-size", "4", "--no-progress", "--device", "cpu"]
+    assert main(["train", "--config", "celeba64-ebgan-pt", "--steps", "2", "--out", str(run), *common]) == 0
+    assert main(["train", "--resume", str(run), "--steps", "3", "--no-progress"]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3 and state["config"]["image_size"] == 64 and state["config"]["margin"] == 20.0
+    assert state["D"]["encoder.6.running_mean"].shape == (256,)  # the 64-128-256 encoder, to 8x8
+    out = tmp_path / "s.png"
+    assert main(["sample", "--run", str(run), "--n", "4", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert min(im.size) >= 64
