@@ -42,9 +42,19 @@ def env() -> dict:
     return e
 
 
-def launch(nproc: int, args: list[str], **kw) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    return subprocess.run(cmd + ["-m", "ebgan", *args], env=env(), capture_output=True, text=True, timeout=240, **kw)
+def launch(nproc: int, args: list[str]) -> subprocess.CompletedProcess:
+    """torchrun in its own session: on a timeout (a deadlock) the launcher and its workers are killed together."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "ebgan"]
+    proc = subprocess.Popen(
+        cmd + args, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def single(args: list[str]) -> subprocess.CompletedProcess:
