@@ -58,7 +58,11 @@ class Config:
     model_args: dict = _f({}, "network family options, e.g. n_layer_g=3,size_g=400 (see ebgan.nets)")
     latent_dim: int = _f(62, "size of z ~ N(0, I)")
     # --- objective (its own options live in ``options``)
-    objective: str = _f("ebgan-pt", "ebgan-pt, ebgan, began, magan, gan, dcgan, wgan-gp, autoencoder")
+    objective: str = _f(
+        "ebgan-pt",
+        "ebgan-pt, ebgan, began, magan, gan, dcgan, wgan-gp; energies without a generator: autoencoder, dae, "
+        "sparse-ae, contractive-ae, dsm, cd, grid-likelihood (see ebgan energy shapes)",
+    )
     # --- optimisation
     steps: int = _f(2000, "total generator steps of the run (a resume continues up to it)")
     batch_size: int = _f(64, "images per batch; under torchrun the global batch, split among the processes")

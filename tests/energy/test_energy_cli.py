@@ -158,11 +158,33 @@ def test_surface_refuses_image_runs_and_anomaly_refuses_toys(image_run, tmp_path
     _fails(["energy", "surface", "--run", str(image_run), "--out", str(tmp_path / "s.png")], capsys, "toy:NAME")
     _fails(["energy", "score", "--run", str(image_run), str(tmp_path)], capsys, "--bn-stats saved")
     _fails(["anomaly", "--dataset", "toy:8gaussians", "--normal-class", "0"], capsys, "not toy")
-    _fails(
-        ["anomaly", "--dataset", "fashion-mnist", "--normal-class", "0", "--objective", "gan"],
-        capsys,
-        "ebgan or ebgan-pt",
-    )
+    _fails(["anomaly", "--normal-class", "0", "--models", "ebgan-pt,dae", "--objective", "gan"], capsys, "--models")
+    _fails(["anomaly", "--normal-class", "0", "--models", "ebgan-pt,autoencoder", "--noise-std", "0.2"], capsys, "dae")
+    _fails(["anomaly", "--normal-class", "0", "--models", " , "], capsys, "empty")
+    _fails(["anomaly", "--normal-class", "0", "--models", "ebgan-pt,nope"], capsys, "unknown objective")
+
+
+def test_anomaly_models_and_seeds_on_a_tiny_labelled_set(tiny_idx, capsys):
+    root, _ = tiny_idx(splits={"train": 120, "test": 60})
+    argv = ["anomaly", "--dataset", "tiny-digits", "--data-root", str(root), "--normal-class", "1"]
+    argv += ["--models", "ebgan,dae,dsm", "--seeds", "2", "--steps", "2", "--batch-size", "8", "--quiet", "--json"]
+    assert main([*argv, "--noise-std", "0.3", "--margin", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["models"] == ["ebgan", "dae", "dsm"] and result["seeds"] == [0, 1]
+    # options reach the models that declare them, and only those
+    assert result["configs"]["dae"]["noise_std"] == 0.3 and result["configs"]["dsm"]["noise_std"] == 0.3
+    assert result["configs"]["ebgan"]["margin"] == 3 and "margin" not in result["configs"]["dae"]
+    row = result["classes"][0]
+    for m in result["models"]:
+        runs = row[m]["runs"]
+        assert [r["seed"] for r in runs] == [0, 1]
+        values = [r["auroc"] for r in runs]
+        assert row[m]["auroc"] == pytest.approx(np.mean(values))
+        assert row[m]["auroc_std"] == pytest.approx(np.std(values))
+        # one class: the mean over classes is that class's, per seed
+        assert result["mean"][m]["auroc_per_seed"] == pytest.approx(values)
+    # the two seeds are different trainings
+    assert row["ebgan"]["runs"][0]["energy_normal"] != row["ebgan"]["runs"][1]["energy_normal"]
 
 
 @pytest.mark.realdata

@@ -1,7 +1,10 @@
-"""``ebgan anomaly``: the one-class anomaly benchmark, EBGAN energy vs a plain autoencoder.
+"""``ebgan anomaly``: the one-class anomaly benchmark, EBGAN energy vs a plain autoencoder
+(and any other energy: ``--models ebgan-pt,ebgan,autoencoder,dae,sparse-ae,contractive-ae,dsm,cd``).
 
 Train on the normal class(es) of the training split, score the whole test split by
-energy, report AUROC and AUPRC with the anomalies as positives, per class and mean.
+energy, report AUROC and AUPRC with the anomalies as positives, per class and mean,
+as mean ± spread over ``--seeds`` seeds. Objective options (--margin, --noise-std, ...)
+go to every model that declares them.
 ``--cross mnist`` instead trains on the whole training split and scores another
 dataset's test images as the anomalies.
 """
@@ -60,6 +63,13 @@ def register(sub) -> None:
         default="one",
         help="'one': train on class K only; 'all-but-one': train on every class but K (K is the anomaly)",
     )
+    p.add_argument(
+        "--models",
+        metavar="LIST",
+        help="comma-separated objectives to compare (default: the config's objective and autoencoder), "
+        "e.g. ebgan-pt,ebgan,autoencoder,dae,sparse-ae,contractive-ae,dsm,cd",
+    )
+    p.add_argument("--seeds", type=int, default=1, help="seeds per setting (the config's seed, +1, ...); spread = std")
     p.add_argument("--config", metavar="PRESET", help=PRESET_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--runs-dir", help="also keep each trained model as a run folder here (for ebgan energy ...)")
@@ -68,8 +78,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def resolve_config(args) -> Config:
-    """Config defaults < this command's short-budget defaults < preset < flags."""
+def resolve_config(args) -> dict[str, Config]:
+    """Config defaults < this command's short-budget defaults < preset < flags, then one config per model."""
+    from ebgan.energy.anomaly import model_configs
+    from ebgan.objectives import all_options
+
     values = dict(DEFAULTS)
     if args.config:
         preset = load_preset(args.config)
@@ -88,11 +101,24 @@ def resolve_config(args) -> Config:
             f"{', '.join('--' + k.replace('_', '-') for k in given)} only matter with --runs-dir "
             "(without it no run folder is written); add --runs-dir DIR or drop them"
         )
+    models = None
+    if args.models is not None:
+        if "objective" in flags:
+            raise EbganError("--objective and --models both name the models; list them all in --models")
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        if not models:
+            raise EbganError("--models is empty; name at least one objective, e.g. ebgan-pt,autoencoder")
     values.update(flags)
-    cfg = Config.from_dict(values, "anomaly").resolve()
+    option_names = set(all_options())
+    from_flags = {k: v for k, v in flags.items() if k in option_names}  # must be used by some model
+    general = {k: v for k, v in values.items() if k not in option_names}
+    base = Config.from_dict({**general, **({"objective": models[0]} if models else {})}, "anomaly")
+    base.options.update({k: v for k, v in values.items() if k in option_names and k not in from_flags})
+    configs = model_configs(base, models, from_flags)
+    cfg = next(iter(configs.values()))
     if cfg.dataset.startswith("toy:"):
         raise EbganError("anomaly works on labelled image datasets (mnist, fashion-mnist), not toy:NAME")
-    return cfg
+    return configs
 
 
 def run(args) -> int:
@@ -103,17 +129,25 @@ def run(args) -> int:
         one_class_benchmark,
     )
 
-    cfg = resolve_config(args)
+    configs = resolve_config(args)
+    cfg = next(iter(configs.values()))
     if args.cross:
-        result = cross_dataset_benchmark(cfg, args.cross, runs_dir=args.runs_dir, quiet=args.quiet)
+        result = cross_dataset_benchmark(
+            configs, args.cross, seeds=args.seeds, runs_dir=args.runs_dir, quiet=args.quiet
+        )
         print(json.dumps(result, indent=2) if args.json else format_cross(result))
         return 0
     classes = None if args.all_classes else args.normal_class  # None: every class of the dataset
-    result = one_class_benchmark(cfg, classes, protocol=args.protocol, runs_dir=args.runs_dir, quiet=args.quiet)
+    result = one_class_benchmark(
+        configs, classes, protocol=args.protocol, seeds=args.seeds, runs_dir=args.runs_dir, quiet=args.quiet
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         what = "normal class (trained on it alone)" if args.protocol == "one" else "anomaly class (trained on the rest)"
-        print(f"{cfg.dataset}, {what}; {cfg.steps} steps per model; anomalies are the positives\n")
+        print(
+            f"{cfg.dataset}, {what}; {cfg.steps} steps per model; seeds {result['seeds']} (mean ± std); "
+            "anomalies are the positives\n"
+        )
         print(format_table(result))
     return 0

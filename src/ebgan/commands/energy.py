@@ -4,6 +4,8 @@ surface    heat map of D over the plane for a 2-D toy run, real and generated po
            (record frames over training with ``ebgan train --energy-frames N``)
 score      energy of each image (files, folders, .npz) or toy point (.npz 'points')
 histogram  energies of real test images, generated images and another dataset's images
+shapes     LeCun's strategies for shaping an energy, trained side by side on a 2-D manifold
+           (one figure, a panel per strategy, with AUROC, rank correlation and low-energy area)
 """
 
 from __future__ import annotations
@@ -61,6 +63,26 @@ def register(sub) -> None:
     h.add_argument("--device", default="cpu")
     _bn_flags(h)
     h.set_defaults(func=run_histogram)
+
+    from ebgan.energy.shapes import STRATEGIES
+
+    sh = esub.add_parser(
+        "shapes",
+        help="the strategies for shaping an energy, side by side on a 2-D manifold (figure + JSON)",
+        description="Train one representative of each energy-shaping strategy on the same 2-D points and draw "
+        "their energy surfaces in one figure (OUT/shapes.png), with the scores in OUT/shapes.json and the "
+        "grids in OUT/energies.npz. Strategies: "
+        + ", ".join(f"{s.key} ({s.number or 'reference'})" for s in STRATEGIES),
+    )
+    sh.add_argument("--dataset", required=True, help="toy:parabola, toy:spiral, toy:swissroll, toy:8gaussians, ...")
+    sh.add_argument("--out", required=True, help="output folder (new or empty)")
+    sh.add_argument("--steps", type=int, default=2000, help="training steps per strategy")
+    sh.add_argument("--seed", type=int, default=0)
+    sh.add_argument("--strategies", help="comma-separated subset (default: all)")
+    sh.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    sh.add_argument("--json", action="store_true", help="print the scores as JSON (else a table)")
+    sh.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    sh.set_defaults(func=run_shapes)
 
 
 def _bn_flags(p) -> None:
@@ -194,4 +216,34 @@ def run_histogram(args) -> int:
         extra = summary["auroc_vs_real_test"].get(name)
         tail = f"  AUROC vs {summary['reference']} (higher energy = outlier): {extra:.3f}" if extra is not None else ""
         print(f"  {name:>22}: mean energy {mean:.3f}{tail}")
+    return 0
+
+
+def run_shapes(args) -> int:
+    import torch
+
+    from ebgan.energy.shapes import parse_strategies
+    from ebgan.energy.shapes import run_shapes as shapes
+
+    strategies = parse_strategies(args.strategies)
+    if args.threads < 0:
+        raise EbganError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = shapes(args.dataset, args.out, steps=args.steps, seed=args.seed, strategies=strategies, quiet=args.quiet)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"{result['dataset']}, {result['steps']} steps, seed {result['seed']}; "
+        f"off-manifold: >= {result['off_distance']} from the curve"
+    )
+    print("| strategy | model | AUROC | Spearman | low-energy area | seconds |")
+    print("|---|---|---|---|---|---|")
+    for key, r in result["strategies"].items():
+        print(
+            f"| {r['strategy'] or '-'} | {key} | {r['auroc']:.3f} | {r['spearman']:.3f} | {r['low_area']:.2%} | "
+            f"{r['seconds']:.0f} |"
+        )
+    print(f"wrote {Path(args.out) / 'shapes.png'}, shapes.json, energies.npz")
     return 0

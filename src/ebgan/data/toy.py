@@ -33,6 +33,7 @@ from ebgan.errors import EbganError
 
 PREFIX = "toy:"
 TOY_SIZE = 20000  # samples per toy set: many epochs of 2-D points cost nothing
+PLANE_EXTENT = 1.2  # the square [-1.2, 1.2]^2 where toy energies are drawn and integrated (a margin around the data)
 TOY_MARGIN = 0.5  # default hinge margin for the toys: ||r|| of 2-D points is O(0.1), not O(10)
 
 
@@ -67,33 +68,39 @@ def _mixture(name: str, n: int, g: torch.Generator) -> torch.Tensor:
     return mix.centres[which] + mix.std * torch.randn(n, 2, generator=g)
 
 
-def _parabola(n: int, g: torch.Generator) -> torch.Tensor:
-    y1 = (torch.rand(n, generator=g) * 2 - 1) * 0.9
-    pts = torch.stack([y1, y1**2 - 0.4], 1)
-    return pts + 0.01 * torch.randn(n, 2, generator=g)
+def _parabola_curve(u: torch.Tensor) -> torch.Tensor:
+    y1 = (u * 2 - 1) * 0.9
+    return torch.stack([y1, y1**2 - 0.4], 1)
 
 
-def _spiral(n: int, g: torch.Generator) -> torch.Tensor:
-    s = torch.rand(n, generator=g)
+def _spiral_curve(s: torch.Tensor) -> torch.Tensor:
     turns = 2.0
     radius = 0.05 + 0.85 * s
     angle = 2 * math.pi * turns * s
-    pts = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], 1)
-    return pts + 0.01 * torch.randn(n, 2, generator=g)
+    return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], 1)
 
 
-def _swissroll(n: int, g: torch.Generator) -> torch.Tensor:
-    t = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=g))
-    pts = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) * (0.9 / (4.5 * math.pi))
-    return pts + 0.02 * torch.randn(n, 2, generator=g)
+def _swissroll_curve(u: torch.Tensor) -> torch.Tensor:
+    t = 1.5 * math.pi * (1 + 2 * u)
+    return torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) * (0.9 / (4.5 * math.pi))
+
+
+# The continuous manifolds as curves of a parameter u in [0, 1]; the data are the curve at
+# uniform u plus isotropic Gaussian noise of the given std.
+CURVES = {"parabola": (_parabola_curve, 0.01), "spiral": (_spiral_curve, 0.01), "swissroll": (_swissroll_curve, 0.02)}
+
+
+def _curve(name: str, n: int, g: torch.Generator) -> torch.Tensor:
+    curve, noise = CURVES[name]
+    return curve(torch.rand(n, generator=g)) + noise * torch.randn(n, 2, generator=g)
 
 
 GENERATORS = {
     "8gaussians": lambda n, g: _mixture("8gaussians", n, g),
     "25gaussians": lambda n, g: _mixture("25gaussians", n, g),
-    "parabola": _parabola,
-    "spiral": _spiral,
-    "swissroll": _swissroll,
+    "parabola": lambda n, g: _curve("parabola", n, g),
+    "spiral": lambda n, g: _curve("spiral", n, g),
+    "swissroll": lambda n, g: _curve("swissroll", n, g),
 }
 TOY_NAMES = tuple(PREFIX + k for k in GENERATORS)
 
@@ -147,3 +154,16 @@ def mode_coverage(samples: torch.Tensor, centres: torch.Tensor, std: float, min_
         "per_mode": per_mode.tolist(),
         "n_samples": int(samples.shape[0]),
     }
+
+
+def manifold_distance(dataset: str, points: torch.Tensor, curve_points: int = 20000) -> torch.Tensor:
+    """Euclidean distance (N,) of each point to the noiseless manifold: the nearest mode
+    centre of a mixture, or the nearest of ``curve_points`` points evenly spaced in the
+    parameter of a curve (spacing well under its noise std, so the error is negligible)."""
+    key = toy_key(dataset)
+    points = torch.as_tensor(points, dtype=torch.float32).reshape(-1, 2)
+    if key in MIXTURES:
+        reference = MIXTURES[key].centres
+    else:
+        reference = CURVES[key][0](torch.linspace(0, 1, curve_points)).float()
+    return torch.cat([torch.cdist(chunk, reference).min(1).values for chunk in points.split(4096)])

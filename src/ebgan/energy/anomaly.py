@@ -6,10 +6,14 @@ class but k ("all-but-one"); score the whole *test* split by energy; the test im
 the classes not trained on are the anomalies. AUROC and AUPRC take the anomalies as
 positives and higher energy as more anomalous (``ebgan.metrics.ranking``).
 
-Two models per setting, the same in everything but the adversarial term: the configured
-EBGAN objective (EBGAN-PT by default), and ``autoencoder``: the same D network, seed,
-optimizer, steps and reconstruction energy, trained on the same images without the
-hinge on generated samples.
+Models: any list of objectives (``--models``), each trained with the same networks,
+optimizer, steps and data, differing only in how the energy is shaped. The default pair
+is the configured EBGAN objective (EBGAN-PT) and ``autoencoder``: the same D trained on
+the same images without the hinge on generated samples. Others: ``dae``, ``sparse-ae``,
+``contractive-ae``, ``dsm``, ``cd`` (``ebgan.objectives``), and the GANs' negated critic
+scores. Each setting runs over ``seeds`` seeds (the config's seed, +1, ...): a class's
+score and the mean over classes are reported as mean and spread (the standard
+deviation over seeds; the mean over classes is taken per seed first).
 
 Scores use D in eval mode after recomputing its BatchNorm statistics on the training
 images for the final weights (``recalibrate_batchnorm``): with the statistics left by
@@ -56,14 +60,48 @@ def train_energy_model(cfg: Config, images: torch.Tensor, run_dir: Path | None =
     return model_from_modules(trainer.D, trainer.objective, cfg, input_shape_of(cfg), trainer.step)
 
 
-def model_configs(base: Config) -> dict[str, Config]:
-    """The EBGAN config and its no-adversarial twin (same everything else)."""
-    if base.objective not in ("ebgan", "ebgan-pt"):
+def model_configs(base: Config, models: list[str] | None = None, options: dict | None = None) -> dict[str, Config]:
+    """One resolved config per model: ``base`` with the objective replaced; ``options`` (objective
+    options given by the user) go to every model that declares them and must be used by one.
+    Default models: the base objective and its twin without the adversarial term."""
+    from ebgan.objectives import objective_class
+
+    models = list(dict.fromkeys(models or [base.objective, BASELINE]))
+    options = dict(options or {})
+    declared = {m: {o.name for o in objective_class(m).options} for m in models}
+    unused = sorted(k for k in options if not any(k in d for d in declared.values()))
+    if unused:
+        from ebgan.objectives import all_options
+
+        users = {k: ", ".join(name for name, _ in all_options().get(k, [])) for k in unused}
         raise EbganError(
-            f"anomaly compares an EBGAN energy with its autoencoder; use --objective ebgan or ebgan-pt, "
-            f"got {base.objective!r}"
+            "; ".join(f"--{k.replace('_', '-')} is used by {users[k] or 'no objective'}" for k in unused)
+            + f", not by any model in {', '.join(models)}; drop it or add a model that uses it"
         )
-    return {base.objective: base, BASELINE: base.with_objective(BASELINE).resolve()}
+    out = {}
+    for m in models:
+        cfg = base.with_objective(m)
+        cfg.options.update({k: v for k, v in options.items() if k in declared[m]})
+        out[m] = cfg.resolve()
+    return out
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    """Mean and standard deviation (population, 0 for one value) of the per-seed values."""
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _summary(runs: list[dict]) -> dict:
+    """Per-seed score dicts -> mean and spread of each score, the runs kept."""
+    out: dict[str, Any] = {}
+    for key in ("auroc", "auprc"):
+        out[key], out[key + "_std"] = _spread([r[key] for r in runs])
+    out["runs"] = runs
+    return out
+
+
+def _seeded(cfg: Config, seed: int) -> Config:
+    return cfg if seed == cfg.seed else cfg.updated(seed=seed).resolve()
 
 
 def _scores(model: EnergyModel, images: torch.Tensor, labels01: np.ndarray) -> dict:
@@ -82,12 +120,19 @@ def _log(msg: str, quiet: bool) -> None:
 
 
 def one_class_benchmark(
-    base: Config, classes: list[int] | None, protocol: str = "one", runs_dir: Path | None = None, quiet: bool = False
+    configs: dict[str, Config],
+    classes: list[int] | None,
+    protocol: str = "one",
+    seeds: int = 1,
+    runs_dir: Path | None = None,
+    quiet: bool = False,
 ) -> dict:
-    """Train both models for each class (None: all) and score the test split; the result table as a dict."""
+    """Train every model for each class (None: all) and seed, score the test split; the result table as a dict."""
     if protocol not in PROTOCOLS:
         raise EbganError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
-    configs = model_configs(base)
+    if seeds < 1:
+        raise EbganError(f"--seeds must be at least 1, got {seeds}")
+    base = next(iter(configs.values()))
     kw: dict[str, Any] = dict(
         data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels
     )
@@ -100,6 +145,7 @@ def one_class_benchmark(
         if not 0 <= k < train.num_classes:
             raise EbganError(f"class {k} does not exist in {base.dataset} (classes 0..{train.num_classes - 1})")
     names = CLASS_NAMES.get(base.dataset, [str(i) for i in range(train.num_classes)])
+    seed_list = [base.seed + i for i in range(seeds)]
     rows = []
     for k in classes:
         normal = [k] if protocol == "one" else [c for c in range(train.num_classes) if c != k]
@@ -109,29 +155,46 @@ def one_class_benchmark(
                 f"class {k} has {int(keep.sum())} training images, fewer than --batch-size {base.batch_size}"
             )
         anomaly = (~torch.isin(test.labels, torch.tensor(normal))).numpy().astype(np.int64)
-        row = {"class": k, "name": names[k], "normal_classes": normal}
+        row: dict[str, Any] = {"class": k, "name": names[k], "normal_classes": normal}
         for name, cfg in configs.items():
-            _log(f"class {k} ({names[k]}): training {name} on {int(keep.sum())} images for {cfg.steps} steps", quiet)
-            run_dir = Path(runs_dir) / f"class{k}-{protocol}-{name}" if runs_dir else None
-            model = train_energy_model(cfg, train.images[keep], run_dir)
-            row[name] = _scores(model, test.images, anomaly)
+            runs = []
+            for seed in seed_list:
+                _log(f"class {k} ({names[k]}): training {name} (seed {seed}) on {int(keep.sum())} images", quiet)
+                run_dir = Path(runs_dir) / f"class{k}-{protocol}-{name}-seed{seed}" if runs_dir else None
+                model = train_energy_model(_seeded(cfg, seed), train.images[keep], run_dir)
+                runs.append({"seed": seed, **_scores(model, test.images, anomaly)})
+            row[name] = _summary(runs)
         _log(f"class {k}: " + ", ".join(f"{m} AUROC {row[m]['auroc']:.3f}" for m in configs), quiet)
         rows.append(row)
+    mean: dict[str, dict] = {}
+    for name in configs:
+        mean[name] = {}
+        for key in ("auroc", "auprc"):
+            per_seed = [float(np.mean([r[name]["runs"][i][key] for r in rows])) for i in range(len(seed_list))]
+            mean[name][key], mean[name][key + "_std"] = _spread(per_seed)
+            mean[name][key + "_per_seed"] = per_seed
     return {
         "dataset": base.dataset,
         "protocol": protocol,
         "positives": "anomalies (higher energy = more anomalous)",
         "steps": base.steps,
+        "seeds": seed_list,
+        "spread": "standard deviation over seeds (of the per-seed mean over classes, for 'mean')",
         "models": list(configs),
+        "configs": {name: cfg.to_dict() for name, cfg in configs.items()},
         "classes": rows,
-        "mean": {name: {s: float(np.mean([r[name][s] for r in rows])) for s in ("auroc", "auprc")} for name in configs},
+        "mean": mean,
     }
 
 
-def cross_dataset_benchmark(base: Config, other: str, runs_dir: Path | None = None, quiet: bool = False) -> dict:
-    """Both models trained on all of ``base.dataset``'s training split; its test split is
-    normal, ``other``'s test split the anomalies."""
-    configs = model_configs(base)
+def cross_dataset_benchmark(
+    configs: dict[str, Config], other: str, seeds: int = 1, runs_dir: Path | None = None, quiet: bool = False
+) -> dict:
+    """Every model trained on all of the dataset's training split; its test split is normal,
+    ``other``'s test split the anomalies."""
+    if seeds < 1:
+        raise EbganError(f"--seeds must be at least 1, got {seeds}")
+    base = next(iter(configs.values()))
     kw: dict[str, Any] = dict(
         data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels
     )
@@ -140,30 +203,43 @@ def cross_dataset_benchmark(base: Config, other: str, runs_dir: Path | None = No
     outliers = load_images(other, split="test", **kw)
     images = torch.cat([test.images, outliers.images])
     labels = np.r_[np.zeros(len(test), np.int64), np.ones(len(outliers), np.int64)]
-    out = {
+    seed_list = [base.seed + i for i in range(seeds)]
+    out: dict[str, Any] = {
         "dataset": base.dataset,
         "anomalies": other,
         "steps": base.steps,
+        "seeds": seed_list,
         "models": list(configs),
         "n_normal": len(test),
         "n_anomalies": len(outliers),
     }
     for name, cfg in configs.items():
-        _log(f"cross-dataset: training {name} on all {len(train)} {base.dataset} images for {cfg.steps} steps", quiet)
-        run_dir = Path(runs_dir) / f"all-{name}" if runs_dir else None
-        out[name] = _scores(train_energy_model(cfg, train.images, run_dir), images, labels)
+        runs = []
+        for seed in seed_list:
+            _log(f"cross-dataset: training {name} (seed {seed}) on all {len(train)} {base.dataset} images", quiet)
+            run_dir = Path(runs_dir) / f"all-{name}-seed{seed}" if runs_dir else None
+            runs.append(
+                {"seed": seed, **_scores(train_energy_model(_seeded(cfg, seed), train.images, run_dir), images, labels)}
+            )
+        out[name] = _summary(runs)
     return out
 
 
+def _cell(r: dict, key: str) -> str:
+    return f"{r[key]:.3f} ± {r[key + '_std']:.3f}"
+
+
 def format_table(result: dict) -> str:
-    """The per-class table (markdown) with a mean row."""
+    """The per-class table (markdown) with a mean row; cells are mean ± spread over seeds."""
     models = result["models"]
     head = "| class | " + " | ".join(f"{m} AUROC | {m} AUPRC" for m in models) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(models))]
     for r in result["classes"]:
-        cells = " | ".join(f"{r[m]['auroc']:.3f} | {r[m]['auprc']:.3f}" for m in models)
+        cells = " | ".join(f"{_cell(r[m], 'auroc')} | {_cell(r[m], 'auprc')}" for m in models)
         lines.append(f"| {r['class']} {r['name']} | {cells} |")
-    mean = " | ".join(f"**{result['mean'][m]['auroc']:.3f}** | **{result['mean'][m]['auprc']:.3f}**" for m in models)
+    mean = " | ".join(
+        f"**{_cell(result['mean'][m], 'auroc')}** | **{_cell(result['mean'][m], 'auprc')}**" for m in models
+    )
     lines.append(f"| mean | {mean} |")
     return "\n".join(lines)
 
@@ -174,5 +250,5 @@ def format_cross(result: dict) -> str:
         "|---|---|---|",
     ]
     for m in result["models"]:
-        lines.append(f"| {m} | {result[m]['auroc']:.3f} | {result[m]['auprc']:.3f} |")
+        lines.append(f"| {m} | {_cell(result[m], 'auroc')} | {_cell(result[m], 'auprc')} |")
     return "\n".join(lines)

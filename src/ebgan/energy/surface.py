@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ebgan.data.toy import PLANE_EXTENT
 from ebgan.errors import EbganError
 from ebgan.files import save_npz
 from ebgan.plotting import pyplot, save_figure
 
 FRAMES = "energy_frames.npz"
-EXTENT = 1.2  # the toys lie inside [-0.95, 0.95]^2; show a margin of plane around them
+EXTENT = PLANE_EXTENT  # the toys lie inside [-0.95, 0.95]^2; show a margin of plane around them
 
 
 def plane_grid(extent: float = EXTENT, resolution: int = 96) -> tuple[torch.Tensor, np.ndarray]:

@@ -24,6 +24,12 @@ from ebgan.objectives.ebgan import (
 )
 from ebgan.objectives.gan import DCGAN, GAN
 from ebgan.objectives.magan import MAGAN
+from ebgan.objectives.regularised_autoencoders import (
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+)
+from ebgan.objectives.scalar_energies import ContrastiveDivergence, DenoisingScoreMatching, GridLikelihood
 from ebgan.objectives.wgan_gp import WGANGP
 
 BUILTIN: tuple[type[Objective], ...] = (
@@ -35,6 +41,13 @@ BUILTIN: tuple[type[Objective], ...] = (
     DCGAN,
     WGANGP,
     Autoencoder,  # EBGAN's D on real data only: the anomaly baseline
+    # energies shaped without a generator (LeCun's strategies; ebgan energy shapes, ebgan anomaly)
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    ContractiveAutoencoder,
+    DenoisingScoreMatching,
+    ContrastiveDivergence,
+    GridLikelihood,
 )
 OBJECTIVES: dict[str, type[Objective]] = {}
 

@@ -3,7 +3,7 @@
 
     L_D(x) = D(x) = || Dec(Enc(x)) - x ||      (the same energy as EBGAN, eq. 13; no hinge)
 
-There is no adversarial term: the generator gets no loss and stays at its
+There is no adversarial term: the generator is never run or trained and stays at its
 initialisation (the trainer still builds it, so runs look like any other run). The only
 difference from EBGAN is the missing [m - D(G(z))]^+ term, which is what the anomaly
 comparison measures.
@@ -11,17 +11,20 @@ comparison measures.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 
-from ebgan.objectives.base import Metrics, Objective
+from ebgan.objectives.base import Metrics, Objective, Option
 from ebgan.objectives.ebgan import ENERGY_OPTION, reconstruction_energy
 
 
 class Autoencoder(Objective):
     name = "autoencoder"
     discriminator_kind = "autoencoder"
-    options = (ENERGY_OPTION,)
+    trains_generator = False
+    options: ClassVar[tuple[Option, ...]] = (ENERGY_OPTION,)
 
     def __init__(self, energy: str = "l2"):
         self.check_options(energy=energy)
@@ -35,7 +38,3 @@ class Autoencoder(Objective):
         e_real = self.energy(D, real)
         loss = e_real.mean()
         return loss, {"loss_d": loss.detach(), "energy_real": e_real.detach().mean()}
-
-    def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
-        # A constant leaf: backward touches no network, so G keeps its initial weights.
-        return torch.zeros((), device=fake.device, requires_grad=True), {}

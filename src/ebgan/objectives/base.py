@@ -11,7 +11,8 @@ documented here once):
 
 So the D step comes first and the G step reuses the last D step's G(z) (one G forward
 per iteration), scored by the just-updated D, whose parameters get no gradient from
-the G step. Any state an objective carries (margin, k_t) lives in the objective and is
+the G step. An objective with ``trains_generator = False`` (an energy shaped without a
+generator) gets ``fake=None`` and no G step. Any state an objective carries (margin, k_t) lives in the objective and is
 saved through ``state_dict``.
 """
 
@@ -114,6 +115,9 @@ class Objective:
     options: ClassVar[tuple[Option, ...]] = ()
     discriminator_kind: str = "autoencoder"  # "autoencoder" or "critic"; see ebgan.nets
     d_steps: int = 1
+    # False: an energy shaped without a generator (autoencoders, score matching, ...): the trainer
+    # draws no z, passes ``fake=None`` to discriminator_loss and never calls generator_loss.
+    trains_generator: bool = True
     lr_factor: float = 1.0  # the trainer scales both learning rates by this after each step (BEGAN's decay)
     # Set by the trainer under torchrun: a term over the whole batch (pull-away) or a statistic that
     # drives the objective's state (k_t, MAGAN's means) must use dist.gather / dist.mean / dist.sum,
@@ -140,7 +144,9 @@ class Objective:
             if key in declared:
                 declared[key].validate(value, cls.name)
 
-    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
+    def discriminator_loss(
+        self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor | None
+    ) -> tuple[torch.Tensor, Metrics]:
         raise NotImplementedError
 
     def generator_loss(self, D: nn.Module, fake: torch.Tensor) -> tuple[torch.Tensor, Metrics]:

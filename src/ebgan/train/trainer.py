@@ -162,24 +162,27 @@ class Trainer(TrainingLoop):
         for k in range(obj.d_steps):
             real = self.batches.next()
             keep_graph = k == obj.d_steps - 1  # only the last G(z) is reused by the G step
-            with torch.set_grad_enabled(keep_graph), self._autocast():
-                fake = self.G_run(self.batch_z())
+            fake = None
+            if obj.trains_generator:
+                with torch.set_grad_enabled(keep_graph), self._autocast():
+                    fake = self.G_run(self.batch_z())
             with self._autocast():
-                loss_d, m = obj.discriminator_loss(self.D_run, real, fake.detach())
+                loss_d, m = obj.discriminator_loss(self.D_run, real, None if fake is None else fake.detach())
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
             metrics.update(m)
             if self.batches.epoch_ended:
                 obj.end_epoch(self.batches.epoch)
-        self.D.requires_grad_(False)  # the G step needs gradients through D, not for D
-        with self._autocast():
-            loss_g, m = obj.generator_loss(self.D_frozen, fake)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        self.D.requires_grad_(True)
-        metrics.update(m)
+        if fake is not None:
+            self.D.requires_grad_(False)  # the G step needs gradients through D, not for D
+            with self._autocast():
+                loss_g, m = obj.generator_loss(self.D_frozen, fake)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+            self.D.requires_grad_(True)
+            metrics.update(m)
         self.step += 1
         if self.ema is not None:
             self.ema.update(self.G, self.step)

@@ -1,0 +1,134 @@
+"""Autoencoders whose energy is shaped by a regulariser instead of by contrastive samples.
+
+All three keep EBGAN's energy, E(x) = ||Dec(Enc(x)) - x|| (eq. 13, ``energy``), and EBGAN's
+autoencoder discriminator, and train on real data alone (no generator), so that each
+differs from the plain ``autoencoder`` in exactly one term. They are LeCun's strategies
+5 to 7 for keeping an autoencoder's energy from going flat (an over-complete autoencoder
+that learns the identity reconstructs everything: zero energy everywhere):
+
+- ``dae`` (strategy 5, Vincent et al. 2008): reconstruct x from x + sigma * eps. The
+  reconstruction function learns to move points back toward the data, a dynamical system
+  whose fixed points are the manifold (Alain & Bengio 2014: r(x) - x ~ sigma^2 * score).
+      L = mean_i || Dec(Enc(x_i + sigma eps_i)) - x_i ||            (noise_std = sigma)
+- ``sparse-ae`` (strategy 6): an L1 penalty on the code limits how much of the input
+  space can be coded (and so reconstructed) well.
+      L = mean_i [ E(x_i) + lambda * ||Enc(x_i)||_1 ]                 (sparsity_weight)
+- ``contractive-ae`` (strategy 7, Rifai et al. 2011): penalise the encoder's Jacobian, so
+  that Enc (and with it Dec(Enc(y))) is as constant as possible away from the data.
+      L = mean_i [ E(x_i) + lambda * ||d Enc(x_i) / d x_i||_F^2 ]     (contraction_weight)
+  The squared Frobenius norm is exact for inputs of up to ``EXACT_JACOBIAN_DIMS``
+  dimensions (one forward-mode Jacobian-vector product per input axis) and otherwise
+  Hutchinson's unbiased estimate E_v ||J v||^2 with one v ~ N(0, I) per sample and step.
+
+The random draws (noise, projections) use torch's global generator, whose state the
+checkpoint keeps: exact resume holds. Energies at evaluation time are the plain E(x):
+the noise and the penalties are training-time terms only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.autograd.forward_ad as fwAD
+import torch.nn as nn
+
+from ebgan.objectives.autoencoder import Autoencoder
+from ebgan.objectives.base import Metrics, Option, at_least, positive
+from ebgan.objectives.ebgan import ENERGY_OPTION, reconstruction_energy
+
+EXACT_JACOBIAN_DIMS = 8  # up to this input size the Jacobian's norm is exact (one product per axis)
+
+NOISE_OPTION = Option(
+    "noise_std",
+    float,
+    0.1,
+    "std of the Gaussian noise added to the input (data units: images in [-1, 1], toys in [-1, 1]^2)",
+    check=positive,
+)
+
+
+class DenoisingAutoencoder(Autoencoder):
+    name = "dae"
+    options = (ENERGY_OPTION, NOISE_OPTION)
+
+    def __init__(self, energy: str = "l2", noise_std: float = 0.1):
+        self.check_options(energy=energy, noise_std=noise_std)
+        self.energy_kind, self.noise_std = energy, noise_std
+
+    def discriminator_loss(self, D: nn.Module, real, fake) -> tuple[torch.Tensor, Metrics]:
+        noisy = real + self.noise_std * torch.randn_like(real)
+        recon, _ = D(noisy)
+        e = reconstruction_energy(real, recon, self.energy_kind)  # the clean x is the target
+        loss = e.mean()
+        return loss, {"loss_d": loss.detach(), "energy_real": e.detach().mean()}
+
+
+class SparseAutoencoder(Autoencoder):
+    name = "sparse-ae"
+    options = (
+        ENERGY_OPTION,
+        Option("sparsity_weight", float, 1e-3, "weight lambda of the L1 norm of the code Enc(x)", check=at_least(0)),
+    )
+
+    def __init__(self, energy: str = "l2", sparsity_weight: float = 1e-3):
+        self.check_options(energy=energy, sparsity_weight=sparsity_weight)
+        self.energy_kind, self.sparsity_weight = energy, sparsity_weight
+
+    def discriminator_loss(self, D: nn.Module, real, fake) -> tuple[torch.Tensor, Metrics]:
+        recon, code = D(real)
+        e = reconstruction_energy(real, recon, self.energy_kind)
+        l1 = code.float().flatten(1).abs().sum(1)
+        loss = (e + self.sparsity_weight * l1).mean()
+        return loss, {"loss_d": loss.detach(), "energy_real": e.detach().mean(), "code_l1": l1.detach().mean()}
+
+
+class ContractiveAutoencoder(Autoencoder):
+    name = "contractive-ae"
+    options = (
+        ENERGY_OPTION,
+        Option(
+            "contraction_weight",
+            float,
+            0.01,
+            "weight lambda of ||dEnc(x)/dx||_F^2, the encoder Jacobian's squared Frobenius norm",
+            check=at_least(0),
+        ),
+    )
+
+    def __init__(self, energy: str = "l2", contraction_weight: float = 0.01):
+        self.check_options(energy=energy, contraction_weight=contraction_weight)
+        self.energy_kind, self.contraction_weight = energy, contraction_weight
+
+    def discriminator_loss(self, D: nn.Module, real, fake) -> tuple[torch.Tensor, Metrics]:
+        recon, jac = reconstruction_and_jacobian_sq(D, real)
+        e = reconstruction_energy(real, recon, self.energy_kind)
+        loss = (e + self.contraction_weight * jac).mean()
+        return loss, {"loss_d": loss.detach(), "energy_real": e.detach().mean(), "jacobian_sq": jac.detach().mean()}
+
+
+def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's reconstruction of ``x`` and the per-sample ||d Enc(x_i) / d x_i||_F^2 (N,), both differentiable.
+
+    Jacobian-vector products by forward-mode AD (a dual input), so that the penalty's
+    gradient is a second derivative, which BatchNorm supports (the double-backward trick
+    would need a third). Exact for inputs of up to EXACT_JACOBIAN_DIMS dimensions (one
+    product per axis), else one Hutchinson sample v ~ N(0, I): E_v ||J v||^2 = ||J||_F^2.
+    Each product is one forward pass; in train mode BatchNorm couples a batch, and the
+    cross-sample terms it adds are included, as in the loss being differentiated.
+    """
+    flat = x.detach().flatten(1)
+    if flat.shape[1] <= EXACT_JACOBIAN_DIMS:
+        eye = torch.eye(flat.shape[1], device=x.device, dtype=x.dtype)
+        directions = [eye[k].expand_as(flat) for k in range(flat.shape[1])]
+    else:
+        directions = [torch.randn_like(flat)]
+    total = torch.zeros(x.shape[0], device=x.device)
+    recon = None
+    for v in directions:
+        with fwAD.dual_level():
+            recon_dual, code_dual = D(fwAD.make_dual(x.detach(), v.reshape(x.shape)))
+            jv = fwAD.unpack_dual(code_dual).tangent
+            if recon is None:
+                recon = fwAD.unpack_dual(recon_dual).primal
+        total = total + jv.float().flatten(1).pow(2).sum(1)
+    assert recon is not None
+    return recon, total
