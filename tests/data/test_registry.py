@@ -51,7 +51,7 @@ def test_unknown_name_suggests_the_closest_on_one_line():
     "kw, message",
     [
         (dict(name="x", num_classes=2, class_names=("a",), score_name="x_cls"), "1 class names for 2 classes"),
-        (dict(name="x", num_classes=10), "needs an idx dataset"),  # a classifier needs a score name
+        (dict(name="x", num_classes=10), "needs a labelled dataset"),  # a classifier needs a score name
         (dict(name="x:y", num_classes=10, score_name="x_cls"), "contain no ':'"),
         (dict(name="x", loader="tfrecord", evaluation="none"), "loader must be one of"),
     ],

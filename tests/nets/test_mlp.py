@@ -57,3 +57,16 @@ def test_initialisation_std_is_the_configured_one():
         w = torch.cat([layer.weight.flatten() for layer in linears(net)])
         # the sample std of n normal draws has a standard error of about std / sqrt(2n)
         assert abs(w.std().item() - std) < 6 * std / math.sqrt(2 * w.numel())
+
+
+def test_discriminator_without_batchnorm_scores_each_sample_alone():
+    from ebgan.nets.mlp import AutoencoderDiscriminator
+
+    torch.manual_seed(0)
+    D = AutoencoderDiscriminator((1, 8, 8), n_layer_d=3, size_d=16, batchnorm_d=False).train()
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in D.modules())
+    x = torch.randn(6, 1, 8, 8)
+    # in train mode, a sample's reconstruction is the same alone and in a batch (no batch statistics)
+    assert torch.allclose(D(x[:1])[0], D(x)[0][:1], atol=1e-6)
+    with_bn = AutoencoderDiscriminator((1, 8, 8), n_layer_d=3, size_d=16).train()
+    assert not torch.allclose(with_bn(x[:2])[0][:1], with_bn(x)[0][:1], atol=1e-6)

@@ -24,6 +24,7 @@ from ebgan.errors import EbganError
 LOADERS = ("idx", "folder", "toy", "cifar", "celeba", "lsun")
 # classifier: ebgan's own CNN features (fid_<score_name>, ...) against a real split;
 # toy-modes: mode coverage of a toy run's Gaussian mixture; none: ebgan eval refuses.
+LABELLED_LOADERS = ("idx", "cifar")  # loaders that give class labels: a feature classifier can be trained
 EVALUATIONS = ("classifier", "toy-modes", "none")
 MNIST_FILES = (("train", "train"), ("test", "t10k"))  # official split -> IDX file-name prefix
 
@@ -62,8 +63,12 @@ class DatasetSpec:
         )
         if self.evaluation == "classifier":
             need(
-                self.loader == "idx" and self.channels is not None and self.num_classes >= 2 and bool(self.score_name),
-                "evaluation 'classifier' needs an idx dataset with channels, >= 2 classes and a score_name "
+                self.loader in LABELLED_LOADERS
+                and self.channels is not None
+                and self.num_classes >= 2
+                and bool(self.score_name),
+                f"evaluation 'classifier' needs a labelled dataset ({', '.join(LABELLED_LOADERS)} loader) with "
+                "channels, >= 2 classes and a score_name "
                 "(or set evaluation='none')",
             )
 
@@ -184,7 +189,7 @@ register_dataset(
         native_size=(32, 32),
         num_classes=10,
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-        evaluation="none",  # no feature classifier for colour images yet
+        score_name="cifar10_cls",  # ebgan's own small CNN: not the Inception FID of the literature
         idx_files=(),
     )
 )

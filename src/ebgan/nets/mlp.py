@@ -4,7 +4,9 @@ G: ``n_layer_g`` linear layers, the hidden ones of width ``size_g`` with BatchNo
 ReLU, the last to the image and tanh. D: an autoencoder of ``n_layer_d`` linear layers,
 the encoder ``n_layer_d - 1`` layers of width ``size_d`` (its output is the embedding),
 the decoder one layer back to the image; BatchNorm everywhere except at D's input,
-optional dropout in D. Initialisation (paper's appendix): N(0, 0.02) for G, N(0, 0.002) for D.
+optional dropout in D (``dropout_d``), and D without BatchNorm (``batchnorm_d: false``), where
+real and generated batches are otherwise normalised by different batch statistics.
+Initialisation (paper's appendix): N(0, 0.02) for G, N(0, 0.002) for D.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ ARGS = {
     "n_layer_d": 2,
     "size_d": 1024,
     "dropout_d": False,
+    "batchnorm_d": True,  # the paper's; False: D's energy of a sample never depends on the rest of its batch
     "init_std_g": 0.02,
     "init_std_d": 0.002,
 }
@@ -48,7 +51,7 @@ class Generator(nn.Module):
 
 
 class AutoencoderDiscriminator(nn.Module):
-    def __init__(self, image_shape, n_layer_d=2, size_d=1024, dropout_d=False, init_std_d=0.002, **_):
+    def __init__(self, image_shape, n_layer_d=2, size_d=1024, dropout_d=False, batchnorm_d=True, init_std_d=0.002, **_):
         super().__init__()
         if n_layer_d < 2:
             raise ValueError(f"n_layer_d counts encoder and decoder layers and must be at least 2, got {n_layer_d}")
@@ -61,7 +64,7 @@ class AutoencoderDiscriminator(nn.Module):
                 layers.append(nn.Dropout(0.5))
             layers.append(nn.Linear(width, size_d))
             # No BatchNorm at D's input (paper); after it, BN on every hidden layer.
-            layers += [nn.BatchNorm1d(size_d), nn.ReLU()]
+            layers += [nn.BatchNorm1d(size_d), nn.ReLU()] if batchnorm_d else [nn.ReLU()]
             width = size_d
         self.encoder = nn.Sequential(*layers)
         self.decoder = nn.Sequential(*([nn.Dropout(0.5)] if dropout_d else []), nn.Linear(size_d, in_dim))
