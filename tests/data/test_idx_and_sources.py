@@ -151,3 +151,25 @@ def test_real_mnist_test_split_divides_into_6000_and_4000(mnist_test_root):
         return sorted(r.tobytes() for r in t.flatten(1).numpy())
 
     assert rows(torch.cat([fit.images, heldout.images])) == rows(test.images)
+
+
+def test_a_dataset_goes_on_the_gpu_only_with_room_to_spare():
+    from ebgan.data.memory import DEVICE_SHARE, fits_on_device
+
+    free = 8 * 2**30
+    assert fits_on_device(int(DEVICE_SHARE * free), free)
+    assert not fits_on_device(int(DEVICE_SHARE * free) + 1, free)
+    assert not fits_on_device(1, 0)
+
+
+def test_host_resident_images_give_the_same_batches_on_the_training_device():
+    from ebgan.data import EpochBatches
+    from ebgan.data.memory import place_images
+
+    images = torch.randint(0, 256, (50, 1, 4, 4), dtype=torch.uint8)
+    assert place_images(images, torch.device("cpu")) is images  # the CPU always holds them
+    on_device = EpochBatches(images, 8, seed=3)
+    host = EpochBatches(images, 8, seed=3, device="cpu")
+    for _ in range(12):  # across an epoch boundary
+        a, b = on_device.next(), host.next()
+        assert torch.equal(a, b) and b.device == torch.device("cpu")

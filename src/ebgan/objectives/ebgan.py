@@ -114,7 +114,7 @@ def pretrain_autoencoder(trainer, steps: int, energy_fn, batches: int = AUTO_MAR
     from ebgan.data import EpochBatches
 
     cfg, D = trainer.cfg, trainer.D
-    data = EpochBatches(trainer.batches.images, cfg.batch_size, seed=cfg.seed + 3)
+    data = EpochBatches(trainer.batches.images, cfg.batch_size, seed=cfg.seed + 3, device=trainer.batches.device)
     opt = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     D.requires_grad_(True)
     for _ in range(steps):

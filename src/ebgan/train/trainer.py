@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from ebgan.config import Config
 from ebgan.data import EpochBatches
+from ebgan.data.memory import place_images
 from ebgan.distributed import convert_sync_batchnorm
 from ebgan.errors import EbganError
 from ebgan.generator_io import export_generator
@@ -73,7 +74,12 @@ class Trainer(TrainingLoop):
         self.opt_g = make_optimizer(cfg.optim_g, self.G, cfg.lr_g, cfg, self.device)
         self.opt_d = make_optimizer(cfg.optim_d, self.D, cfg.lr_d, cfg, self.device)
         self.batches = EpochBatches(
-            data.to(self.device), cfg.batch_size, seed=cfg.seed, rank=self.dist.rank, world_size=self.dist.world_size
+            place_images(data, self.device),
+            cfg.batch_size,
+            seed=cfg.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            device=self.device,
         )
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
