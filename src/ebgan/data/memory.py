@@ -15,7 +15,6 @@ import torch
 
 from ebgan.data.sources import to_unit_range
 
-
 DEVICE_SHARE = 0.5  # the dataset goes on the GPU when it takes at most this share of its free memory
 
 
