@@ -161,3 +161,45 @@ def test_the_celeba64_preset_trains_resumes_and_samples_from_the_cli(tmp_path, c
     assert main(["sample", "--run", str(run), "--n", "4", "--out", str(out)]) == 0
     with Image.open(out) as im:
         assert min(im.size) >= 64
+
+
+@pytest.mark.slow
+def test_a_celeba_run_is_evaluated_by_inception_only(tmp_path, cache, capsys, monkeypatch):
+    """The code path with random Inception weights (real ones cannot be downloaded here): no values checked."""
+    import json
+
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    from ebgan.cli import main
+
+    with monkeypatch.context() as m:  # a state dict of the right layout, random values
+        m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
+        m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
+        state = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"]).state_dict()
+    torch.save(state, tmp_path / "w.pth")
+    root = celeba(tmp_path, n=12)
+    run = tmp_path / "run"
+    common = ["--data-root", str(root), "--batch-size", "4", "--no-progress", "--device", "cpu"]
+    small = ["--model-args", "width_g=8,width_d=8,ae_bottom=8"]
+    assert main(["train", "--config", "celeba64-ebgan-pt", "--steps", "1", "--out", str(run), *common, *small]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run), "--n", "4", "--data-root", str(root)]) == 2
+    assert "--inception-weights" in capsys.readouterr().err
+    argv = [
+        "eval",
+        "--run",
+        str(run),
+        "--n",
+        "4",
+        "--data-root",
+        str(root),
+        "--inception-weights",
+        str(tmp_path / "w.pth"),
+    ]
+    assert main([*argv, "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["evaluation"] == "inception" and r["reference_split"] == "train"
+    assert r["inception"]["available"] and r["real_vs_real"]["n"] == 4
+    assert main(argv) == 0
+    assert "fid_inception" in capsys.readouterr().out

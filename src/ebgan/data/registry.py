@@ -25,7 +25,7 @@ LOADERS = ("idx", "folder", "toy", "cifar", "celeba", "lsun")
 # classifier: ebgan's own CNN features (fid_<score_name>, ...) against a real split;
 # toy-modes: mode coverage of a toy run's Gaussian mixture; none: ebgan eval refuses.
 LABELLED_LOADERS = ("idx", "cifar")  # loaders that give class labels: a feature classifier can be trained
-EVALUATIONS = ("classifier", "toy-modes", "none")
+EVALUATIONS = ("classifier", "inception", "toy-modes", "none")  # inception: unlabelled colour sets
 MNIST_FILES = (("train", "train"), ("test", "t10k"))  # official split -> IDX file-name prefix
 
 
@@ -122,7 +122,9 @@ def dataset_spec(name: str) -> DatasetSpec:
             name="folder", loader="folder", channels=None, native_size=None, evaluation="none", idx_files=()
         )
     if name.startswith("lsun:"):
-        return DatasetSpec(name="lsun", loader="lsun", channels=3, native_size=None, evaluation="none", idx_files=())
+        return DatasetSpec(
+            name="lsun", loader="lsun", channels=3, native_size=None, evaluation="inception", idx_files=()
+        )
     if name.startswith("toy:"):
         from ebgan.data.toy import toy_key
 
@@ -199,7 +201,7 @@ register_dataset(
         loader="celeba",
         channels=3,
         native_size=None,  # 178x218, centre-cropped to 108x108 (ebgan.data.photos)
-        evaluation="none",
+        evaluation="inception",  # no labels for a classifier of ours: Inception FID/KID only
         idx_files=(),
     )
 )

@@ -257,3 +257,62 @@ def evaluate_classifier_images(
         ref = reference_sets(dataset, scorer.reference, data_root, n=len(images), seed=seed)
         out["inception"] = inception.inception_scores(images, ref, weights, log=log, seed=seed)
     return out
+
+
+INCEPTION_REFERENCE = 10000  # training images in the Inception reference set (all, when fewer)
+
+
+def evaluate_inception_images(
+    images: torch.Tensor,
+    dataset: str,
+    data_root=None,
+    seed: int = 0,
+    inception_weights=None,
+    log=print,
+    data_split: str | None = None,
+) -> dict:
+    """Inception FID/KID for an unlabelled colour dataset (evaluation kind 'inception': CelebA, LSUN).
+
+    These sets have no labels (so no classifier of ours) and no held-out split: the reference
+    is up to INCEPTION_REFERENCE of the training images at the samples' size, as published
+    CelebA and LSUN FIDs use, and the floor is as many other training images as samples.
+    """
+    from ebgan.metrics import inception
+
+    weights = inception.find_weights(inception_weights)
+    if weights is None:
+        raise EbganError(
+            f"ebgan eval scores {dataset} with Inception only (it has no labels for a feature classifier); "
+            f"pass --inception-weights PATH (torch-fidelity's {inception.WEIGHTS_NAME})"
+        )
+    if images.dim() != 4 or images.dtype != torch.uint8:
+        raise EbganError(f"samples must be uint8 (N, C, H, W) images, got {images.dtype} {tuple(images.shape)}")
+    size = images.shape[-1]
+    data = load_images(dataset, "train", data_root, image_size=size, channels=images.shape[1], download=False)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    n_floor = min(len(images), len(data) // 2)  # the floor never takes more than half the images
+    n_ref = min(INCEPTION_REFERENCE, len(data) - n_floor)
+    if n_floor < 2 or len(images) < 2:
+        raise EbganError(
+            f"Inception KID needs at least 2 samples and 4 {dataset} images; got {len(images)} and {len(data)}"
+        )
+    ref = Reference(
+        data.images[order[:n_ref]],
+        data.images[order[n_ref : n_ref + n_floor]],
+        f"{n_floor} other training images vs the reference",
+        f"{n_ref} {dataset} training images at {size}x{size}",
+        "train",
+    )
+    scores_ = inception.inception_scores(images, ref, weights, log=log, seed=seed)
+    return {
+        "dataset": dataset,
+        "n": len(images),
+        "feature_extractor": f"InceptionV3 pool features (torch-fidelity weights {weights})",
+        "generator_split": data_split,
+        "reference_split": "train",
+        "reference": ref.name,
+        "reference_note": "training images: this dataset has no held-out split (published FIDs on it use training "
+        "images too); comparable with papers only at their sample count (50,000) and reference",
+        "inception": scores_,
+        "real_vs_real": {"n": n_floor, "description": ref.description},
+    }

@@ -75,7 +75,13 @@ def _classifier_images(images, dataset, **kw) -> dict:
     return evaluate_classifier_images(images, dataset, **kw)
 
 
-EVALUATORS = {"classifier": _classifier_images}  # image evaluation kind -> function
+def _inception_images(images, dataset, **kw) -> dict:
+    from ebgan.metrics.evaluate import evaluate_inception_images
+
+    return evaluate_inception_images(images, dataset, **kw)
+
+
+EVALUATORS = {"classifier": _classifier_images, "inception": _inception_images}  # evaluation kind -> function
 
 
 def _image_evaluation(dataset: str) -> str:
@@ -88,7 +94,7 @@ def _image_evaluation(dataset: str) -> str:
 
         raise EbganError(
             f"ebgan eval has no evaluation for {dataset!r}; it evaluates {', '.join(classifier_datasets())} "
-            "(and toy runs)"
+            "with its classifiers, celeba and lsun:CATEGORY with Inception (--inception-weights), and toy runs"
         )
     return spec.evaluation
 
