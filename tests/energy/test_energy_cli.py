@@ -275,3 +275,20 @@ def test_train_energy_frames_survive_a_resume_without_duplicates(tmp_path, capsy
     assert (tmp_path / "s_frames.png").is_file()
     assert main(["train", "--out", str(tmp_path / "img"), "--energy-frames", "2", "--dataset", "mnist"]) == 2
     assert "--energy-frames needs a toy:NAME dataset" in capsys.readouterr().err
+
+
+def test_anomaly_gives_ebgan_the_papers_auto_margin_at_the_autoencoders_budget(tiny_idx, capsys):
+    root, _ = tiny_idx(splits={"train": 120, "test": 60})
+    argv = ["anomaly", "--dataset", "tiny-digits", "--data-root", str(root), "--normal-class", "0", "--quiet"]
+    argv += ["--models", "ebgan-pt,autoencoder", "--steps", "6", "--batch-size", "8", "--json"]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    ebgan, ae = r["configs"]["ebgan-pt"], r["configs"]["autoencoder"]
+    # D updates: 3 pretraining + 3 adversarial = the autoencoder's 6
+    assert (ebgan["margin_schedule"], ebgan["pretrain_steps"], ebgan["steps"], ae["steps"]) == ("auto", 3, 3, 6)
+    assert r["classes"][0]["ebgan-pt"]["runs"][0]["margin"] > 0  # set from the pretrained real energy
+    # a margin option, or --ebgan-setup configured, keeps the config as given
+    for extra in (["--margin-schedule", "constant"], ["--ebgan-setup", "configured"]):
+        assert main([*argv, *extra]) == 0
+        ebgan = json.loads(capsys.readouterr().out)["configs"]["ebgan-pt"]
+        assert (ebgan["margin_schedule"], ebgan["steps"]) == ("constant", 6)

@@ -70,6 +70,15 @@ def register(sub) -> None:
         "e.g. ebgan-pt,ebgan,autoencoder,dae,sparse-ae,contractive-ae,dsm,cd",
     )
     p.add_argument("--seeds", type=int, default=1, help="seeds per setting (the config's seed, +1, ...); spread = std")
+    p.add_argument(
+        "--ebgan-setup",
+        choices=("paper-auto", "configured"),
+        default="paper-auto",
+        help="paper-auto (default): EBGAN's D is pretrained as an autoencoder for half of --steps, m is then its "
+        "real energy (the paper's appendix advice) and adversarial training takes the other half, so D gets as "
+        "many updates as the autoencoder's; used unless a margin option is set. configured: --margin and --steps "
+        "as given",
+    )
     p.add_argument("--config", metavar="PRESET", help=PRESET_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--runs-dir", help="also keep each trained model as a run folder here (for ebgan energy ...)")
@@ -80,10 +89,11 @@ def register(sub) -> None:
 
 def resolve_config(args) -> dict[str, Config]:
     """Config defaults < this command's short-budget defaults < preset < flags, then one config per model."""
-    from ebgan.energy.anomaly import model_configs
+    from ebgan.energy.anomaly import MARGIN_KEYS, model_configs, paper_auto_margin
     from ebgan.objectives import all_options
 
     values = dict(DEFAULTS)
+    preset: dict = {}
     if args.config:
         preset = load_preset(args.config)
         ignored = sorted(k for k in NOT_USED if k in preset)
@@ -115,6 +125,9 @@ def resolve_config(args) -> dict[str, Config]:
     base = Config.from_dict({**general, **({"objective": models[0]} if models else {})}, "anomaly")
     base.options.update({k: v for k, v in values.items() if k in option_names and k not in from_flags})
     configs = model_configs(base, models, from_flags)
+    margin_given = [k for k in MARGIN_KEYS if k in flags or (args.config and k in preset)]
+    if args.ebgan_setup == "paper-auto" and not margin_given:
+        configs = {name: paper_auto_margin(c) for name, c in configs.items()}
     cfg = next(iter(configs.values()))
     if cfg.dataset.startswith("toy:"):
         raise EbganError("anomaly works on labelled image datasets (mnist, fashion-mnist), not toy:NAME")
@@ -145,9 +158,15 @@ def run(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         what = "normal class (trained on it alone)" if args.protocol == "one" else "anomaly class (trained on the rest)"
-        print(
-            f"{cfg.dataset}, {what}; {cfg.steps} steps per model; seeds {result['seeds']} (mean ± std); "
-            "anomalies are the positives\n"
-        )
+        print(f"{cfg.dataset}, {what}; seeds {result['seeds']} (mean ± std); anomalies are the positives")
+        for name, c in configs.items():
+            pre = c.options.get("pretrain_steps") or 0
+            how = (
+                f"{pre} autoencoder + {c.steps} adversarial steps, m = the real energy then"
+                if pre
+                else f"{c.steps} steps"
+            )
+            print(f"  {name}: {how}")
+        print()
         print(format_table(result))
     return 0

@@ -277,7 +277,7 @@ def plot_shapes(result: dict, grids: dict, drawn: dict, data: np.ndarray):
     keys = list(grids)
     cols = min(5, len(keys))
     rows = -(-len(keys) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.75 * rows), squeeze=False)
     shown = data[np.random.default_rng(0).permutation(len(data))[:600]]
     ext = PLANE_EXTENT
     for ax, key in zip(axes.flat, keys, strict=False):
