@@ -292,3 +292,16 @@ def test_anomaly_gives_ebgan_the_papers_auto_margin_at_the_autoencoders_budget(t
         assert main([*argv, *extra]) == 0
         ebgan = json.loads(capsys.readouterr().out)["configs"]["ebgan-pt"]
         assert (ebgan["margin_schedule"], ebgan["steps"]) == ("constant", 6)
+
+
+def test_anomaly_ebgan_setup_against_margin_options_and_presets(tiny_idx, capsys):
+    root, _ = tiny_idx(splits={"train": 120, "test": 60})
+    argv = ["anomaly", "--dataset", "tiny-digits", "--data-root", str(root), "--normal-class", "0", "--quiet"]
+    argv += ["--models", "ebgan-pt,autoencoder", "--steps", "4", "--batch-size", "8", "--json"]
+    _fails([*argv, "--ebgan-setup", "paper-auto", "--margin", "3"], capsys, "drop --margin")
+    # a preset's margin is kept by default, replaced when paper-auto is asked for
+    assert main([*argv, "--config", "mnist-mlp-ebgan-pt", "--model", "mlp"]) == 0
+    assert json.loads(capsys.readouterr().out)["configs"]["ebgan-pt"]["margin_schedule"] == "constant"
+    assert main([*argv, "--config", "mnist-mlp-ebgan-pt", "--ebgan-setup", "paper-auto"]) == 0
+    cfg = json.loads(capsys.readouterr().out)["configs"]["ebgan-pt"]
+    assert (cfg["margin_schedule"], cfg["pretrain_steps"], cfg["steps"]) == ("auto", 2, 2)

@@ -73,11 +73,10 @@ def register(sub) -> None:
     p.add_argument(
         "--ebgan-setup",
         choices=("paper-auto", "configured"),
-        default="paper-auto",
-        help="paper-auto (default): EBGAN's D is pretrained as an autoencoder for half of --steps, m is then its "
-        "real energy (the paper's appendix advice) and adversarial training takes the other half, so D gets as "
-        "many updates as the autoencoder's; used unless a margin option is set. configured: --margin and --steps "
-        "as given",
+        help="paper-auto: EBGAN's D is pretrained as an autoencoder for half of --steps, m is then its real energy "
+        "(the paper's appendix advice) and adversarial training takes the other half, so D gets as many updates "
+        "as the autoencoder's; it replaces a preset's margin. configured: the margin and steps as given. "
+        "Default: paper-auto unless a margin option is given by flag or preset",
     )
     p.add_argument("--config", metavar="PRESET", help=PRESET_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
@@ -125,8 +124,20 @@ def resolve_config(args) -> dict[str, Config]:
     base = Config.from_dict({**general, **({"objective": models[0]} if models else {})}, "anomaly")
     base.options.update({k: v for k, v in values.items() if k in option_names and k not in from_flags})
     configs = model_configs(base, models, from_flags)
-    margin_given = [k for k in MARGIN_KEYS if k in flags or (args.config and k in preset)]
-    if args.ebgan_setup == "paper-auto" and not margin_given:
+    flag_margin = [k for k in MARGIN_KEYS if k in flags]
+    if args.ebgan_setup == "paper-auto" and flag_margin:
+        raise EbganError(
+            "--ebgan-setup paper-auto sets the margin itself; drop "
+            + ", ".join("--" + k.replace("_", "-") for k in flag_margin)
+            + " or use --ebgan-setup configured"
+        )
+    preset_margin = [k for k in MARGIN_KEYS if k in preset]
+    if args.ebgan_setup == "paper-auto" or (args.ebgan_setup is None and not flag_margin and not preset_margin):
+        if preset_margin:
+            print(
+                f"note: --ebgan-setup paper-auto replaces {', '.join(preset_margin)} from {args.config}",
+                file=sys.stderr,
+            )
         configs = {name: paper_auto_margin(c) for name, c in configs.items()}
     cfg = next(iter(configs.values()))
     if cfg.dataset.startswith("toy:"):

@@ -103,7 +103,9 @@ def paper_auto_margin(cfg: Config) -> Config:
     if cfg.objective not in ("ebgan", "ebgan-pt") or cfg.steps < 2:
         return cfg
     half = cfg.steps // 2
-    return cfg.updated(margin=None, margin_schedule="auto", pretrain_steps=half, steps=cfg.steps - half).resolve()
+    return cfg.updated(
+        margin=None, margin_schedule="auto", margin_decay_steps=0, pretrain_steps=half, steps=cfg.steps - half
+    ).resolve()
 
 
 def _spread(values: list[float]) -> tuple[float, float]:
