@@ -46,6 +46,12 @@ NOISE_OPTION = Option(
 )
 
 
+def penalised(e: torch.Tensor, penalty: torch.Tensor, weight: float, name: str) -> tuple[torch.Tensor, Metrics]:
+    """mean_i [E(x_i) + weight * penalty_i], with the energy and the penalty logged apart."""
+    loss = (e + weight * penalty).mean()
+    return loss, {"loss_d": loss.detach(), "energy_real": e.detach().mean(), name: penalty.detach().mean()}
+
+
 class DenoisingAutoencoder(Autoencoder):
     name = "dae"
     options = (ENERGY_OPTION, NOISE_OPTION)
@@ -76,9 +82,7 @@ class SparseAutoencoder(Autoencoder):
     def discriminator_loss(self, D: nn.Module, real, fake) -> tuple[torch.Tensor, Metrics]:
         recon, code = D(real)
         e = reconstruction_energy(real, recon, self.energy_kind)
-        l1 = code.float().flatten(1).abs().sum(1)
-        loss = (e + self.sparsity_weight * l1).mean()
-        return loss, {"loss_d": loss.detach(), "energy_real": e.detach().mean(), "code_l1": l1.detach().mean()}
+        return penalised(e, code.float().flatten(1).abs().sum(1), self.sparsity_weight, "code_l1")
 
 
 class ContractiveAutoencoder(Autoencoder):
@@ -101,8 +105,7 @@ class ContractiveAutoencoder(Autoencoder):
     def discriminator_loss(self, D: nn.Module, real, fake) -> tuple[torch.Tensor, Metrics]:
         recon, jac = reconstruction_and_jacobian_sq(D, real)
         e = reconstruction_energy(real, recon, self.energy_kind)
-        loss = (e + self.contraction_weight * jac).mean()
-        return loss, {"loss_d": loss.detach(), "energy_real": e.detach().mean(), "jacobian_sq": jac.detach().mean()}
+        return penalised(e, jac, self.contraction_weight, "jacobian_sq")
 
 
 def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -47,9 +47,6 @@ class ScalarEnergy(Objective):
     def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return D(x).float()
 
-    def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
-        raise EbganError(f"objective {self.name!r} trains no generator")  # the trainer never asks
-
 
 def energy_gradient(D: nn.Module, x: torch.Tensor, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(E(x), dE/dx) for a batch; with ``create_graph`` the gradient is itself differentiable."""
@@ -140,8 +137,7 @@ class ContrastiveDivergence(ScalarEnergy):
         self.steps, self.step_size, self.noise = langevin_steps, langevin_step_size, langevin_noise
         self.buffer_size, self.reinit_share, self.energy_reg = buffer_size, reinit_share, energy_reg
         self.bound = bound  # chains stay in [-bound, bound]^d: the data's range (the plotted square for toys)
-        self.buffer: torch.Tensor | None = None
-        self.negatives: torch.Tensor | None = None  # the last batch of negatives, for pictures
+        self.buffer: torch.Tensor | None = None  # also what ``ebgan energy shapes`` draws as the negatives
 
     @classmethod
     def from_config(cls, cfg) -> ContrastiveDivergence:
@@ -169,7 +165,6 @@ class ContrastiveDivergence(ScalarEnergy):
         start = torch.where(restart.view(-1, *[1] * (real.dim() - 1)), self._uniform(real.shape[0], real), start)
         negatives = self.langevin(D, start)
         self.buffer[idx] = negatives
-        self.negatives = negatives
         e_pos, e_neg = self.energy(D, real), self.energy(D, negatives)
         loss = e_pos.mean() - e_neg.mean() + self.energy_reg * (e_pos.pow(2) + e_neg.pow(2)).mean()
         return loss, {
