@@ -184,11 +184,29 @@ def test_dry_run_lists_the_runs_and_writes_nothing(setup, capsys):
         == 0
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 4 and "tiny-ebgan-pt.yaml without the pull-away term" in lines[2]
-    assert all("to train" in line for line in lines)
+    assert len(lines) == 5 and "tiny-ebgan-pt.yaml without the pull-away term" in lines[2]
+    assert all("to train: ~" in line and "(3 steps at" not in line and " 3 steps at " in line for line in lines[:4])
+    assert lines[4].startswith("estimated time left: ~")
     import pathlib
 
     assert not pathlib.Path(setup.out).exists()
+
+
+def test_estimate_extrapolates_timed_steps_to_the_budget(setup):
+    from ebgan.experiments.compare import estimate, plan
+
+    where = dict(dataset=setup.dataset, objectives="gan,ebgan", out=setup.out, preset_dir=setup.preset_dir)
+    where["preset_prefix"] = "tiny"
+    by_steps = plan(budget="40", seeds=2, **where)
+    times = estimate(by_steps, "40", curve_points=0, curve_n=0, eval_n=0, steps=2)
+    for t in times["objectives"].values():
+        assert t["steps"] == 40 and t["eval_s"] == 0.0
+        assert t["train_s"] == pytest.approx(40 * t["s_per_step"])
+    per_run = [times["objectives"][o]["train_s"] for o in ("gan", "ebgan")]
+    assert times["total_s"] == pytest.approx(2 * sum(per_run))  # two seeds each
+    by_time = estimate(plan(budget="90s", seeds=1, **where), "90s", curve_points=0, curve_n=0, eval_n=0, steps=2)
+    for t in by_time["objectives"].values():
+        assert t["train_s"] == 90.0 and t["steps"] == int(90.0 / t["s_per_step"])
 
 
 def test_shipped_presets_are_found_without_a_preset_dir(tmp_path):

@@ -47,12 +47,20 @@ def register(sub) -> None:
         help="runs trained at once, each in its own process with a share of the CPU threads "
         "(wall-clock budgets then measure shared machines: prefer step budgets)",
     )
-    p.add_argument("--dry-run", action="store_true", help="list the runs, their presets and models, and exit")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the runs, their presets and models and the estimated time (a few timed steps), and exit",
+    )
     p.set_defaults(func=run)
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def run(args) -> int:
-    from ebgan.experiments.compare import compare, plan
+    from ebgan.experiments.compare import compare, estimate, plan
     from ebgan.train import Stopped
 
     where = dict(
@@ -67,9 +75,28 @@ def run(args) -> int:
         device=args.device,
     )
     if args.dry_run:
-        for r in plan(**where):
-            state = "finished" if r["finished"] else "to train"
-            print(f"{r['objective']:<12} seed {r['seed']}  {r['model']:<7} {r['preset']:<45} {r['folder']}  ({state})")
+        planned = plan(**where)
+        times = estimate(
+            planned,
+            args.budget,
+            0 if args.no_eval else args.curve_points,
+            args.curve_n,
+            0 if args.no_eval else args.eval_n,
+        )["objectives"]
+        left = 0.0
+        for r in planned:
+            t = times[r["objective"]]
+            state = "finished" if r["finished"] else f"to train: ~{_minutes(t['train_s'] + t['eval_s'])}"
+            left += 0.0 if r["finished"] else t["train_s"] + t["eval_s"]
+            print(
+                f"{r['objective']:<12} seed {r['seed']}  {r['model']:<7} {r['preset']:<45} {r['folder']}  ({state}, "
+                f"{t['steps']} steps at {t['s_per_step'] * 1000:.0f} ms/step)"
+            )
+        scored = "" if args.no_eval else " and scoring (curve points and the final score)"
+        print(
+            f"estimated time left: ~{_minutes(left)} with one worker, training{scored}, timed from "
+            f"a few steps on this machine (--workers split the CPU threads: on a CPU the total shrinks little)"
+        )
         return 0
     try:
         compare(

@@ -267,6 +267,72 @@ def plan(
     return runs
 
 
+def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, eval_n: int, steps: int = 4) -> dict:
+    """Time ``steps`` training steps of each objective's config (after one warm-up step, on random
+    images of the run's shape, nothing written) and one scoring pass, and extrapolate to the budget.
+
+    Returns {objective: {"s_per_step", "steps", "train_s", "eval_s"}} and "total_s" (one worker).
+    An estimate, not a promise: the first steps of a run are not its average (caches, pretraining
+    phases), and the scoring share assumes the cost grows linearly with the number of samples.
+    """
+    import dataclasses
+
+    import torch
+
+    from ebgan.data import to_uint8
+    from ebgan.data.toy import is_toy
+    from ebgan.generator_io import sample_images
+    from ebgan.train import Trainer
+
+    spent = parse_budget(budget)
+    per_objective: dict = {}
+    score_s_per_image = _scoring_seconds_per_image(planned[0]["config"]) if planned else None
+    for r in planned:
+        if r["objective"] in per_objective:
+            continue
+        cfg = dataclasses.replace(r["config"], steps=steps + 1, log_every=1)
+        shape = (2,) if is_toy(cfg.dataset) else (cfg.channels or 1, cfg.image_size, cfg.image_size)
+        images = torch.rand(max(2 * cfg.batch_size, 64), *shape) * 2 - 1
+        trainer = Trainer(cfg, images)
+        trainer.train(steps=1, progress=False)  # warm-up: allocations, first-call costs
+        t0 = time.perf_counter()
+        trainer.train(steps=steps + 1, progress=False)
+        s_per_step = (time.perf_counter() - t0) / steps
+        run_steps = int(spent.amount) if spent.kind == "steps" else int(spent.amount / s_per_step)
+        train_s = run_steps * s_per_step if spent.kind == "steps" else spent.amount
+        eval_s = 0.0
+        if score_s_per_image is not None and trainer.objective.trains_generator:
+            t0 = time.perf_counter()
+            to_uint8(sample_images(trainer.sampling_generator, 500))
+            sample_s_per_image = (time.perf_counter() - t0) / 500
+            eval_s = (curve_points * curve_n + eval_n) * (sample_s_per_image + score_s_per_image)
+        per_objective[r["objective"]] = {
+            "s_per_step": s_per_step,
+            "steps": run_steps,
+            "train_s": train_s,
+            "eval_s": eval_s,
+        }
+    total = sum(per_objective[r["objective"]]["train_s"] + per_objective[r["objective"]]["eval_s"] for r in planned)
+    return {"objectives": per_objective, "total_s": total, "scored": score_s_per_image is not None}
+
+
+def _scoring_seconds_per_image(cfg: Config) -> float | None:
+    """Seconds per image of the project's classifier on this machine; None when it has none yet."""
+    import torch
+
+    from ebgan.metrics.classifier import classify, input_shape, load_classifier
+
+    try:
+        net, _ = load_classifier(cfg.dataset)
+    except EbganError:  # no classifier for this dataset (yet), or not trained here
+        return None
+    images = torch.randint(0, 256, (1000, *input_shape(cfg.dataset)), dtype=torch.uint8)
+    classify(net, images[:100])  # warm-up
+    t0 = time.perf_counter()
+    classify(net, images)
+    return (time.perf_counter() - t0) / 1000
+
+
 def compare(
     dataset: str,
     objectives,
