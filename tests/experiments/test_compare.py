@@ -274,3 +274,25 @@ def test_workers_train_runs_in_parallel_processes_with_the_same_results(setup):
         wa = torch.load(Path(a["folder"]) / "checkpoint.pt", weights_only=True)["G"]
         wb = torch.load(Path(b["folder"]) / "checkpoint.pt", weights_only=True)["G"]
         assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_moving_margins_are_listed_and_plotted(tmp_path):
+    from ebgan.experiments.compare import margin_histories, margin_lines, margins_figure
+    from ebgan.train.run_dir import METRICS
+
+    def run(name, margins):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [{"step": 10 * (i + 1), "loss_d": 1.0, "margin": m} for i, m in enumerate(margins)]
+        (folder / METRICS).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return {"objective": name, "seed": 0, "folder": str(folder)}
+
+    runs = [run("magan", [5.0, 5.0, 3.5, 3.5, 2.25]), run("ebgan", [10.0, 10.0, 10.0]), run("gan", [])]
+    histories = margin_histories(runs)
+    assert list(histories) == ["magan seed 0"]  # a constant margin and no margin are left out
+    assert histories["magan seed 0"][2] == (30, 3.5)
+    (line,) = margin_lines(histories)
+    assert line == "- magan seed 0: m 5 at step 10 -> 2.25 at step 50, changed 2 time(s) between logged steps"
+    figure = margins_figure(histories, tmp_path / "margins.png")
+    assert figure is not None and figure.read_bytes()[:4] == b"\x89PNG"
+    assert margins_figure({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()

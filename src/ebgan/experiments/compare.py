@@ -210,6 +210,48 @@ def samples_figure(runs: list[dict], out: Path, n: int = 64) -> Path:
     return out
 
 
+def margin_histories(runs: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """(step, margin) as logged, per run that logs a margin whose value moves (MAGAN's epoch-end rule,
+    margin schedules), keyed 'objective seed k'. Constant margins are left out: nothing to show."""
+    from ebgan.train.run_dir import read_metrics
+
+    histories = {}
+    for r in runs:
+        points = [(row["step"], row["margin"]) for row in read_metrics(Path(r["folder"])) if "margin" in row]
+        if len({m for _, m in points}) > 1:
+            histories[f"{r['objective']} seed {r['seed']}"] = points
+    return histories
+
+
+def margin_lines(histories: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """One line per run: the margin's first and last logged values and how often it moved."""
+    lines = []
+    for name, points in histories.items():
+        moves = sum(1 for (_, a), (_, b) in zip(points, points[1:]) if a != b)
+        lines.append(
+            f"- {name}: m {points[0][1]:.4g} at step {points[0][0]} -> {points[-1][1]:.4g} at step "
+            f"{points[-1][0]}, changed {moves} time(s) between logged steps"
+        )
+    return lines
+
+
+def margins_figure(histories: dict[str, list[tuple[int, float]]], out: Path) -> Path | None:
+    """The margin against generator steps, one line per run whose margin moves."""
+    if not histories:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, points in histories.items():
+        steps, margins = zip(*points)
+        ax.step(steps, margins, where="post", label=name)
+    ax.set_xlabel("generator steps")
+    ax.set_ylabel("margin m in force")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=110)
+
+
 def check_spec(out: Path, dataset: str, budget: Budget) -> None:
     """A comparison folder keeps its dataset and budget; objectives and seeds may be added."""
     spec = read_json(out / SPEC)
@@ -401,8 +443,14 @@ def compare(
         "score_names": names,
         "scores_note": eval_note,
     }
+    histories = margin_histories(runs)
+    table = markdown_table(rows, spent, names, floor, eval_note)
+    if histories:  # MAGAN's epoch-end rule (or a schedule) moved the margin: say when, and plot it
+        table += "\nMargins that moved during training (margins.png):\n" + "\n".join(margin_lines(histories)) + "\n"
+        results["margins"] = {name: [list(p) for p in points] for name, points in histories.items()}
+        results["margins_figure"] = str(margins_figure(histories, out / "margins.png"))
     write_json(out / "results.json", results)
-    write_text(out / "results.md", markdown_table(rows, spent, names, floor, eval_note))
+    write_text(out / "results.md", table)
     samples_figure(runs, out / "samples.png")
     figure = curves_figure(runs, out / "curves.png")
     if figure is not None:
