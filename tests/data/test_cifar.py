@@ -80,4 +80,6 @@ def test_cifar10_classifier_trains_and_evaluates_rgb_samples(tmp_path, capsys):
     argv = ["eval", "--samples", str(tmp_path / "samples.npz"), "--dataset", "cifar10", "--data-root", str(tmp_path)]
     assert main([*argv, "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
-    assert "fid_cifar10_cls" in json.dumps(scores)
+    assert scores["frechet_name"] == "fid_cifar10_cls"
+    assert np.isfinite(scores["frechet"]) and scores["frechet"] >= 0
+    assert scores["modes"] >= 5  # real test images of ten classes: far from a collapsed set (1 mode)

@@ -153,13 +153,18 @@ def test_real_mnist_test_split_divides_into_6000_and_4000(mnist_test_root):
     assert rows(torch.cat([fit.images, heldout.images])) == rows(test.images)
 
 
-def test_a_dataset_goes_on_the_gpu_only_with_room_to_spare():
-    from ebgan.data.memory import DEVICE_SHARE, fits_on_device
+def test_a_dataset_goes_on_the_gpu_only_with_room_to_spare(monkeypatch):
+    from ebgan.data.memory import place_images
 
-    free = 8 * 2**30
-    assert fits_on_device(int(DEVICE_SHARE * free), free)
-    assert not fits_on_device(int(DEVICE_SHARE * free) + 1, free)
-    assert not fits_on_device(1, 0)
+    images = torch.zeros(10, 1, 8, 8, dtype=torch.uint8)  # 640 bytes
+    moved = []
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, device, *a, **k: moved.append(device) or self)
+    gpu = torch.device("cuda", 0)
+    for free, on_gpu in ((1280, True), (1279, False), (0, False)):  # the data may take half the free memory
+        moved.clear()
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device, free=free: (free, 4096))
+        assert place_images(images, gpu) is images
+        assert moved == ([gpu] if on_gpu else []), free
 
 
 def test_host_resident_images_give_the_same_batches_on_the_training_device():

@@ -143,6 +143,35 @@ def _log(msg: str, quiet: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def _seed_list(base: Config, seeds: int) -> list[int]:
+    if seeds < 1:
+        raise EbganError(f"--seeds must be at least 1, got {seeds}")
+    return [base.seed + i for i in range(seeds)]
+
+
+def _over_seeds(
+    name: str,
+    cfg: Config,
+    seeds: list[int],
+    train: torch.Tensor,
+    test: torch.Tensor,
+    labels01: np.ndarray,
+    run_name: str,
+    runs_dir: Path | None,
+    what: str,
+    quiet: bool,
+) -> dict:
+    """Train ``name`` once per seed on ``train``, score ``test``; the mean and spread, runs kept.
+    Each run's folder is ``runs_dir/<run_name>-<name>-seed<k>`` (None: nothing written)."""
+    runs = []
+    for seed in seeds:
+        _log(f"{what}: training {name} (seed {seed}) on {len(train)} images", quiet)
+        run_dir = Path(runs_dir) / f"{run_name}-{name}-seed{seed}" if runs_dir else None
+        model = train_energy_model(_seeded(cfg, seed), train, run_dir)
+        runs.append({"seed": seed, **_scores(model, test, labels01)})
+    return _summary(runs)
+
+
 def one_class_benchmark(
     configs: dict[str, Config],
     classes: list[int] | None,
@@ -154,9 +183,8 @@ def one_class_benchmark(
     """Train every model for each class (None: all) and seed, score the test split; the result table as a dict."""
     if protocol not in PROTOCOLS:
         raise EbganError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
-    if seeds < 1:
-        raise EbganError(f"--seeds must be at least 1, got {seeds}")
     base = next(iter(configs.values()))
+    seed_list = _seed_list(base, seeds)
     kw: dict[str, Any] = dict(
         data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels
     )
@@ -169,7 +197,6 @@ def one_class_benchmark(
         if not 0 <= k < train.num_classes:
             raise EbganError(f"class {k} does not exist in {base.dataset} (classes 0..{train.num_classes - 1})")
     names = CLASS_NAMES.get(base.dataset, [str(i) for i in range(train.num_classes)])
-    seed_list = [base.seed + i for i in range(seeds)]
     rows = []
     for k in classes:
         normal = [k] if protocol == "one" else [c for c in range(train.num_classes) if c != k]
@@ -181,13 +208,18 @@ def one_class_benchmark(
         anomaly = (~torch.isin(test.labels, torch.tensor(normal))).numpy().astype(np.int64)
         row: dict[str, Any] = {"class": k, "name": names[k], "normal_classes": normal}
         for name, cfg in configs.items():
-            runs = []
-            for seed in seed_list:
-                _log(f"class {k} ({names[k]}): training {name} (seed {seed}) on {int(keep.sum())} images", quiet)
-                run_dir = Path(runs_dir) / f"class{k}-{protocol}-{name}-seed{seed}" if runs_dir else None
-                model = train_energy_model(_seeded(cfg, seed), train.images[keep], run_dir)
-                runs.append({"seed": seed, **_scores(model, test.images, anomaly)})
-            row[name] = _summary(runs)
+            row[name] = _over_seeds(
+                name,
+                cfg,
+                seed_list,
+                train.images[keep],
+                test.images,
+                anomaly,
+                f"class{k}-{protocol}",
+                runs_dir,
+                f"class {k} ({names[k]})",
+                quiet,
+            )
         _log(f"class {k}: " + ", ".join(f"{m} AUROC {row[m]['auroc']:.3f}" for m in configs), quiet)
         rows.append(row)
     mean: dict[str, dict] = {}
@@ -201,7 +233,6 @@ def one_class_benchmark(
         "dataset": base.dataset,
         "protocol": protocol,
         "positives": "anomalies (higher energy = more anomalous)",
-        "steps": base.steps,
         "seeds": seed_list,
         "spread": "standard deviation over seeds (of the per-seed mean over classes, for 'mean')",
         "models": list(configs),
@@ -216,9 +247,8 @@ def cross_dataset_benchmark(
 ) -> dict:
     """Every model trained on all of the dataset's training split; its test split is normal,
     ``other``'s test split the anomalies."""
-    if seeds < 1:
-        raise EbganError(f"--seeds must be at least 1, got {seeds}")
     base = next(iter(configs.values()))
+    seed_list = _seed_list(base, seeds)
     kw: dict[str, Any] = dict(
         data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels
     )
@@ -227,25 +257,17 @@ def cross_dataset_benchmark(
     outliers = load_images(other, split="test", **kw)
     images = torch.cat([test.images, outliers.images])
     labels = np.r_[np.zeros(len(test), np.int64), np.ones(len(outliers), np.int64)]
-    seed_list = [base.seed + i for i in range(seeds)]
     out: dict[str, Any] = {
         "dataset": base.dataset,
         "anomalies": other,
-        "steps": base.steps,
         "seeds": seed_list,
         "models": list(configs),
         "n_normal": len(test),
         "n_anomalies": len(outliers),
     }
     for name, cfg in configs.items():
-        runs = []
-        for seed in seed_list:
-            _log(f"cross-dataset: training {name} (seed {seed}) on all {len(train)} {base.dataset} images", quiet)
-            run_dir = Path(runs_dir) / f"all-{name}-seed{seed}" if runs_dir else None
-            runs.append(
-                {"seed": seed, **_scores(train_energy_model(_seeded(cfg, seed), train.images, run_dir), images, labels)}
-            )
-        out[name] = _summary(runs)
+        what = f"cross-dataset ({base.dataset} train split)"
+        out[name] = _over_seeds(name, cfg, seed_list, train.images, images, labels, "all", runs_dir, what, quiet)
     return out
 
 
