@@ -77,7 +77,12 @@ class Config:
     ema_start: int = _f(0, "generator steps before the average starts (a plain copy until then)")
     # --- run
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N")
-    amp: bool = _f(False, "bf16 autocast (CUDA); energies and losses stay float32")
+    amp: bool = _f(False, "mixed precision (autocast, see amp_dtype); energies and losses stay float32")
+    amp_dtype: str = _f(
+        "auto",
+        "auto (bf16 on CPU, fp16 with a gradient scaler on CUDA), bf16 (no scaler), or fp16 (with a gradient "
+        "scaler, its state in the checkpoint)",
+    )
     compile: bool = _f(False, "torch.compile the networks")
     sync_bn: bool = _f(
         False,
@@ -233,6 +238,12 @@ class Config:
         for key in ("sample_every", "checkpoint_every", "eval_every"):
             _check(getattr(c, key) >= 0, f"{key} must be >= 0, got {getattr(c, key)}")
         _check(c.log_every > 0, f"log_every must be positive, got {c.log_every}")
+        _check(c.amp_dtype in AMP_DTYPES, f"amp_dtype must be one of {', '.join(AMP_DTYPES)}, got {c.amp_dtype!r}")
+        _check(
+            not (c.amp and c.amp_dtype == "fp16" and cls.input_gradients),
+            f"objective {c.objective!r} differentiates D with respect to its input, which fp16 underflows "
+            "(the gradient scaler only protects the weights' gradients); use --amp-dtype bf16",
+        )
         cls.resolve(c)
         needed = DISCRIMINATOR_CLASSES[cls.discriminator_kind]
         _check(
@@ -247,6 +258,7 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd")
+AMP_DTYPES = ("auto", "bf16", "fp16")
 
 
 def field_types(cls: type, skip: tuple[str, ...] = ()) -> dict[str, tuple[type, bool]]:

@@ -118,6 +118,9 @@ class Objective:
     # False: an energy shaped without a generator (autoencoders, score matching, ...): the trainer
     # draws no z, passes ``fake=None`` to discriminator_loss and never calls generator_loss.
     trains_generator: bool = True
+    # True: the loss differentiates D with respect to its input (gradient penalty, score, Langevin,
+    # Jacobian), which fp16 autocast underflows; such objectives refuse --amp-dtype fp16.
+    input_gradients: bool = False
     lr_factor: float = 1.0  # the trainer scales both learning rates by this after each step (BEGAN's decay)
     # Set by the trainer under torchrun: a term over the whole batch (pull-away) or a statistic that
     # drives the objective's state (k_t, MAGAN's means) must use dist.gather / dist.mean / dist.sum,

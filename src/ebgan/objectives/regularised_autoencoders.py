@@ -87,6 +87,7 @@ class SparseAutoencoder(Autoencoder):
 
 class ContractiveAutoencoder(Autoencoder):
     name = "contractive-ae"
+    input_gradients = True  # the Jacobian of the code with respect to x
     options = (
         ENERGY_OPTION,
         Option(

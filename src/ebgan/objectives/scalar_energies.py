@@ -43,6 +43,7 @@ class ScalarEnergy(Objective):
 
     discriminator_kind = "critic"
     trains_generator = False
+    input_gradients = True  # scores and Langevin steps are gradients with respect to x
 
     def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return D(x).float()

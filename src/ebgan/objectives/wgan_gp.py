@@ -46,6 +46,7 @@ def check_no_batchnorm(D: nn.Module) -> None:
 class WGANGP(Objective):
     name = "wgan-gp"
     discriminator_kind = "critic"
+    input_gradients = True  # the penalty's gradient with respect to the interpolates
     options = (
         Option("gp_weight", float, 10.0, "gradient penalty weight lambda", check=at_least(0)),
         Option("n_critic", int, 5, "critic steps per generator step", check=at_least(1)),

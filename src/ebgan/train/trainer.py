@@ -33,6 +33,16 @@ def make_optimizer(kind: str, net: nn.Module, lr: float, cfg: Config, device: to
     return torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
+def amp_dtype(amp: bool, name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype in force: None without --amp; 'auto' is bf16 on the CPU and fp16 (with a
+    gradient scaler) on CUDA, where fp16 runs on every GPU with tensor cores and bf16 only on Ampere on."""
+    if not amp:
+        return None
+    if name == "auto":
+        name = "fp16" if device.type == "cuda" else "bf16"
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
 class Trainer(TrainingLoop):
     """Builds networks, optimizers and objective from a resolved Config and trains them.
 
@@ -84,6 +94,12 @@ class Trainer(TrainingLoop):
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.ema = EMA(self.G, cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
+        self.amp_dtype = amp_dtype(cfg.amp, cfg.amp_dtype, self.device)
+        # fp16 needs loss scaling (its gradients underflow); one scaler per optimizer, since D may step
+        # n_critic times per G step and a scaler steps each optimizer at most once per update
+        fp16 = self.amp_dtype == torch.float16
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self._lr_factor = 1.0  # the objective's learning-rate factor in force (restored with the optimizers)
         self.objective.dist = self.dist  # batch-wide terms (pull-away, k_t) over the global batch
         # The hot path's views: DDP-wrapped (under torchrun) and compiled; checkpoints use the
@@ -108,7 +124,19 @@ class Trainer(TrainingLoop):
             "batches": self.batches.state_dict(),
             "noise": self.noise.get_state(),
             **({"G_ema": self.ema.state_dict()} if self.ema else {}),
+            **(
+                {"scaler_d": self.scaler_d.state_dict(), "scaler_g": self.scaler_g.state_dict()}
+                if self._scaling
+                else {}
+            ),
         }
+
+    @property
+    def _scaling(self) -> bool:
+        return self.scaler_d.is_enabled()
+
+    def _scaler_state(self) -> dict:
+        return {"scaler_d": self.scaler_d.state_dict(), "scaler_g": self.scaler_g.state_dict()}
 
     def load_model_state(self, state: dict, path: Path) -> None:
         load_module_state(self.G, state["G"], "generator", path)
@@ -123,6 +151,14 @@ class Trainer(TrainingLoop):
             if "G_ema" not in state:
                 raise EbganError(f"{path} holds no EMA generator (G_ema); it was written with ema_decay 0")
             load_module_state(self.ema.model, state["G_ema"], "EMA generator", path)
+        if self._scaling:
+            if "scaler_d" not in state:
+                raise EbganError(
+                    f"{path} holds no gradient-scaler state: it was written without fp16 autocast; resume it "
+                    "with the precision it was trained with (--amp-dtype bf16, or --no-amp)"
+                )
+            self.scaler_d.load_state_dict(state["scaler_d"])
+            self.scaler_g.load_state_dict(state["scaler_g"])
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -151,9 +187,17 @@ class Trainer(TrainingLoop):
 
     # ------------------------------------------------------------------ one iteration
     def _autocast(self):
-        if not self.cfg.amp:
+        if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    @staticmethod
+    def _optimise(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+        """backward and step, through the gradient scaler (a plain backward and step when it is off)."""
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     def sample_z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.latent_dim, generator=self.noise, device=self.device)
@@ -174,9 +218,7 @@ class Trainer(TrainingLoop):
                     fake = self.G_run(self.batch_z())
             with self._autocast():
                 loss_d, m = obj.discriminator_loss(self.D_run, real, None if fake is None else fake.detach())
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
+            self._optimise(loss_d, self.opt_d, self.scaler_d)
             metrics.update(m)
             if self.batches.epoch_ended:
                 obj.end_epoch(self.batches.epoch)
@@ -184,9 +226,7 @@ class Trainer(TrainingLoop):
             self.D.requires_grad_(False)  # the G step needs gradients through D, not for D
             with self._autocast():
                 loss_g, m = obj.generator_loss(self.D_frozen, fake)
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            self.opt_g.step()
+            self._optimise(loss_g, self.opt_g, self.scaler_g)
             self.D.requires_grad_(True)
             metrics.update(m)
         self.step += 1

@@ -1,0 +1,70 @@
+"""Mixed precision: which dtype --amp means where, fp16's gradient scalers resume exactly, and the
+objectives that differentiate D with respect to its input refuse fp16."""
+
+import pytest
+import torch
+from tests.conftest import synthetic_images
+from tests.train.test_resume import _assert_same_state, _cfg
+
+from ebgan.errors import EbganError
+from ebgan.train import Trainer
+from ebgan.train.trainer import amp_dtype
+
+MLP = dict(model="mlp", model_args={"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32})
+
+
+def test_amp_dtype_per_device():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert amp_dtype(False, "fp16", gpu) is None  # --amp off: no autocast whatever the dtype
+    assert amp_dtype(True, "auto", cpu) == torch.bfloat16
+    assert amp_dtype(True, "auto", gpu) == torch.float16
+    assert amp_dtype(True, "bf16", gpu) == torch.bfloat16
+    assert amp_dtype(True, "fp16", cpu) == torch.float16
+
+
+def test_fp16_trains_through_scalers_that_resume_exactly(tmp_path):
+    data = synthetic_images(40)
+    cfg = _cfg(**MLP, amp=True, amp_dtype="fp16", checkpoint_every=3)  # fp16 convolutions crawl on a CPU
+    whole = Trainer(cfg, data, run_dir=tmp_path / "whole")
+    whole.train(progress=False)
+    assert whole.scaler_d.is_enabled() and whole.scaler_g.is_enabled()
+    state = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    for name in ("scaler_d", "scaler_g"):
+        # updated after each of the 6 steps: the scale (2**16 at first) halved on an overflow, or the
+        # count of clean steps since the last one grew
+        s = state[name]
+        assert s["scale"] < 2.0**16 or s["_growth_tracker"] == 6, s
+        assert s["scale"] == getattr(whole, name).get_scale()
+
+    first = Trainer(cfg, data, run_dir=tmp_path / "halves")
+    first.train(steps=3, progress=False)
+    second = Trainer(cfg, data, run_dir=tmp_path / "halves", resume=True)
+    second.train(progress=False)
+    _assert_same_state(whole, second)
+    assert second.scaler_d.state_dict() == whole.scaler_d.state_dict()
+
+    fp32 = Trainer(_cfg(**MLP), data)
+    fp32.train(progress=False)
+    first_weight = next(iter(whole.G.parameters()))
+    assert not torch.equal(next(iter(fp32.G.parameters())), first_weight)  # autocast did act
+
+
+def test_a_run_resumes_only_in_its_own_precision(tmp_path):
+    data = synthetic_images(40)
+    Trainer(_cfg(model="seed32", steps=2, checkpoint_every=2), data, run_dir=tmp_path / "run").train(progress=False)
+    cfg = _cfg(model="seed32", steps=4, amp=True, amp_dtype="fp16")
+    with pytest.raises(EbganError, match=r"another config \(amp, amp_dtype differ\)"):
+        Trainer(cfg, data, run_dir=tmp_path / "run", resume=True)
+
+
+@pytest.mark.parametrize("objective", ["wgan-gp", "dsm", "contractive-ae"])
+def test_input_gradient_objectives_refuse_fp16_but_not_bf16(objective):
+    with pytest.raises(EbganError, match="underflows.*--amp-dtype bf16"):
+        _cfg(model="mlp", objective=objective, amp=True, amp_dtype="fp16")
+    _cfg(model="mlp", objective=objective, amp=True, amp_dtype="bf16")
+    _cfg(model="mlp", objective=objective, amp_dtype="fp16")  # without --amp the dtype is unused
+
+
+def test_unknown_amp_dtype_names_the_choices():
+    with pytest.raises(EbganError, match="amp_dtype must be one of auto, bf16, fp16, got 'half'"):
+        _cfg(amp_dtype="half")
