@@ -47,6 +47,7 @@ MARGINS = (1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0)
 MARGIN_NET = {"n_layer_g": 5, "n_layer_d": 2, "size_g": 1600, "size_d": 1024, "dropout_d": False}
 GRIDS = ("paper-mnist", "paper-margin")
 GRID_OBJECTIVES = {"paper-mnist": ("ebgan", "gan", "ebgan-pt"), "paper-margin": ("ebgan",)}
+DEFAULT_OBJECTIVES = {"paper-mnist": ("ebgan", "gan"), "paper-margin": ("ebgan",)}  # the paper's figures
 # Every run of a sweep: the paper's MNIST set-up (28x28, z of 100, batch 64, init as in the appendix).
 BASE = {
     "dataset": "mnist",
@@ -309,7 +310,10 @@ def sweep(
     eval_n: int = EVAL_N,
     log=print,
 ) -> list[dict]:
-    """Run the selected settings not yet in ``out``'s results; returns every result of this shard."""
+    """Run the selected settings not yet in ``out``'s results; returns every result of this shard.
+    ``objectives`` None: the grid's own (EBGAN and GAN for paper-mnist, EBGAN for paper-margin)."""
+    if objectives is None:
+        objectives = DEFAULT_OBJECTIVES.get(grid, ())
     if steps < 1:
         raise EbganError(f"--steps must be at least 1, got {steps}")
     if workers < 1:
