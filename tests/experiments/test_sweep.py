@@ -196,3 +196,24 @@ def test_a_worker_that_dies_does_not_hang_or_stop_the_sweep(monkeypatch):
     assert by_id["a"]["status"] == by_id["c"]["status"] == "ok"
     assert by_id["b"]["status"] == "error" and "worker process died" in by_id["b"]["message"]
     assert any("worker died" in line for line in lines)
+
+
+def test_histograms_hold_every_score_however_high(tmp_path):
+    # I' is unbounded above: a sample of confident, class-balanced digits scores well past log 10
+    scores = {"ebgan": [0.05, 2.2, 3.71, 4.53], "gan": [0.0, 0.01, 1.09]}
+    lines = []
+    for objective, values in scores.items():
+        for i, v in enumerate(values):
+            params = {"n_layer_g": 2, "n_layer_d": 2, "size_g": 400, "size_d": 128, "dropout_d": False}
+            row = {"id": f"{objective}{i}", "grid": "paper-mnist", "objective": objective, "params": params}
+            lines.append({**row, "seed": 0, "status": "ok", "i_prime": v, "dataset": "mnist", "data_split": "test-fit"})
+    (tmp_path / "results-0of1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    summary = sw.summarise([tmp_path], tmp_path)
+    every = summary["grids"]["paper-mnist"]["all settings"]
+    for objective, values in scores.items():
+        histogram = every[objective]["histogram"]
+        assert sum(histogram["counts"]) == len(values)
+        assert histogram["edges"][0] == 0 and histogram["edges"][-1] >= 4.53
+    ebgan = every["ebgan"]["histogram"]
+    top_bin = next(i for i, (lo, hi) in enumerate(zip(ebgan["edges"], ebgan["edges"][1:])) if lo <= 4.53 < hi)
+    assert ebgan["counts"][top_bin] == 1
