@@ -13,13 +13,28 @@ from ebgan.train.trainer import amp_dtype
 MLP = dict(model="mlp", model_args={"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32})
 
 
-def test_amp_dtype_per_device():
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_amp_dtype_per_device(monkeypatch, native_bf16):
+    import ebgan.train.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: native_bf16)
     cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
     assert amp_dtype(False, "fp16", gpu) is None  # --amp off: no autocast whatever the dtype
-    assert amp_dtype(True, "auto", cpu) == torch.bfloat16
+    # auto: bf16 only on a CPU that computes it natively, float32 on the others
+    assert amp_dtype(True, "auto", cpu) == (torch.bfloat16 if native_bf16 else None)
     assert amp_dtype(True, "auto", gpu) == torch.float16
     assert amp_dtype(True, "bf16", gpu) == torch.bfloat16
+    assert amp_dtype(True, "bf16", cpu) == torch.bfloat16  # asked for: forced
     assert amp_dtype(True, "fp16", cpu) == torch.float16
+
+
+def test_amp_without_native_bf16_says_it_trains_in_float32(monkeypatch, capsys):
+    import ebgan.train.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    trainer = Trainer(_cfg(**MLP, amp=True), synthetic_images(40))
+    assert trainer.amp_dtype is None
+    assert "trains in float32 here: this CPU has no native bf16" in capsys.readouterr().out
 
 
 def test_fp16_trains_through_scalers_that_resume_exactly(tmp_path):

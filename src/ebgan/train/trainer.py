@@ -33,13 +33,28 @@ def make_optimizer(kind: str, net: nn.Module, lr: float, cfg: Config, device: to
     return torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX). Without it, bf16 autocast is
+    emulated and slower than float32. torch's probes are private: any failure reads as no."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception:
+        return False
+
+
 def amp_dtype(amp: bool, name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype in force: None without --amp; 'auto' is bf16 on the CPU and fp16 (with a
-    gradient scaler) on CUDA, where fp16 runs on every GPU with tensor cores and bf16 only on Ampere on."""
+    """The autocast dtype in force: None without --amp. 'auto' is fp16 (with a gradient scaler) on
+    CUDA, where fp16 runs on every GPU with tensor cores and bf16 only from Ampere on; bf16 on a CPU
+    that computes it natively; float32 (None) on any other CPU, where autocast would slow it down."""
     if not amp:
         return None
     if name == "auto":
-        name = "fp16" if device.type == "cuda" else "bf16"
+        if device.type == "cuda":
+            name = "fp16"
+        elif cpu_has_native_bf16():
+            name = "bf16"
+        else:
+            return None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
@@ -95,6 +110,11 @@ class Trainer(TrainingLoop):
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.ema = EMA(self.G, cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
         self.amp_dtype = amp_dtype(cfg.amp, cfg.amp_dtype, self.device)
+        if cfg.amp and self.amp_dtype is None and self.is_main:
+            print(
+                "ebgan: note: --amp (amp_dtype auto) trains in float32 here: this CPU has no native bf16 "
+                "(AVX512-BF16 or AMX), where bf16 autocast is slower; --amp-dtype bf16 forces it"
+            )
         # fp16 needs loss scaling (its gradients underflow); one scaler per optimizer, since D may step
         # n_critic times per G step and a scaler steps each optimizer at most once per update
         fp16 = self.amp_dtype == torch.float16
