@@ -144,11 +144,7 @@ class Trainer(TrainingLoop):
             "batches": self.batches.state_dict(),
             "noise": self.noise.get_state(),
             **({"G_ema": self.ema.state_dict()} if self.ema else {}),
-            **(
-                {"scaler_d": self.scaler_d.state_dict(), "scaler_g": self.scaler_g.state_dict()}
-                if self._scaling
-                else {}
-            ),
+            **(self._scaler_state() if self._scaling else {}),
         }
 
     @property
