@@ -333,8 +333,11 @@ def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, 
         if r["objective"] in per_objective:
             continue
         cfg = dataclasses.replace(r["config"], steps=steps + 1, log_every=1)
-        shape = (2,) if is_toy(cfg.dataset) else (cfg.channels or 1, cfg.image_size, cfg.image_size)
-        images = torch.rand(max(2 * cfg.batch_size, 64), *shape) * 2 - 1
+        n = max(2 * cfg.batch_size, 64)
+        if is_toy(cfg.dataset):  # 2-D points, float
+            images = torch.rand(n, 2) * 2 - 1
+        else:  # images as the loaders give them: uint8
+            images = torch.randint(0, 256, (n, cfg.channels or 1, cfg.image_size, cfg.image_size), dtype=torch.uint8)
         trainer = Trainer(cfg, images)
         trainer.train(steps=1, progress=False)  # warm-up: allocations, first-call costs
         t0 = time.perf_counter()
