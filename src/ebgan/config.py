@@ -80,8 +80,8 @@ class Config:
     amp: bool = _f(False, "mixed precision (autocast, see amp_dtype); energies and losses stay float32")
     amp_dtype: str = _f(
         "auto",
-        "auto (bf16 on CPU, fp16 with a gradient scaler on CUDA), bf16 (no scaler), or fp16 (with a gradient "
-        "scaler, its state in the checkpoint)",
+        "auto (fp16 with a gradient scaler on CUDA; bf16 on a CPU with native bf16, else float32), bf16 "
+        "(no scaler), or fp16 (with a gradient scaler, its state in the checkpoint)",
     )
     compile: bool = _f(False, "torch.compile the networks")
     sync_bn: bool = _f(
