@@ -204,6 +204,11 @@ def test_estimate_extrapolates_timed_steps_to_the_budget(setup):
         assert t["train_s"] == pytest.approx(40 * t["s_per_step"])
     per_run = [times["objectives"][o]["train_s"] for o in ("gan", "ebgan")]
     assert times["total_s"] == pytest.approx(2 * sum(per_run))  # two seeds each
+    for r in by_steps:  # finished runs are neither timed nor counted
+        r["finished"] = r["objective"] == "gan"
+    left = estimate(by_steps, "40", curve_points=0, curve_n=0, eval_n=0, steps=2)
+    assert list(left["objectives"]) == ["ebgan"]
+    assert left["total_s"] == pytest.approx(2 * left["objectives"]["ebgan"]["train_s"])
     by_time = estimate(plan(budget="90s", seeds=1, **where), "90s", curve_points=0, curve_n=0, eval_n=0, steps=2)
     for t in by_time["objectives"].values():
         assert t["train_s"] == 90.0 and t["steps"] == int(90.0 / t["s_per_step"])

@@ -82,19 +82,19 @@ def run(args) -> int:
             0 if args.no_eval else args.curve_points,
             args.curve_n,
             0 if args.no_eval else args.eval_n,
-        )["objectives"]
-        left = 0.0
+        )
         for r in planned:
-            t = times[r["objective"]]
-            state = "finished" if r["finished"] else f"to train: ~{_minutes(t['train_s'] + t['eval_s'])}"
-            left += 0.0 if r["finished"] else t["train_s"] + t["eval_s"]
-            print(
-                f"{r['objective']:<12} seed {r['seed']}  {r['model']:<7} {r['preset']:<45} {r['folder']}  ({state}, "
-                f"{t['steps']} steps at {t['s_per_step'] * 1000:.0f} ms/step)"
-            )
+            state = "finished"
+            if not r["finished"]:
+                t = times["objectives"][r["objective"]]
+                state = (
+                    f"to train: ~{_minutes(t['train_s'] + t['eval_s'])}, "
+                    f"{t['steps']} steps at {t['s_per_step'] * 1000:.0f} ms/step"
+                )
+            print(f"{r['objective']:<12} seed {r['seed']}  {r['model']:<7} {r['preset']:<45} {r['folder']}  ({state})")
         scored = "" if args.no_eval else " and scoring (curve points and the final score)"
         print(
-            f"estimated time left: ~{_minutes(left)} with one worker, training{scored}, timed from "
+            f"estimated time left: ~{_minutes(times['total_s'])} with one worker, training{scored}, timed from "
             f"a few steps on this machine (--workers split the CPU threads: on a CPU the total shrinks little)"
         )
         return 0

@@ -310,12 +310,14 @@ def plan(
 
 
 def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, eval_n: int, steps: int = 4) -> dict:
-    """Time ``steps`` training steps of each objective's config (after one warm-up step, on random
-    images of the run's shape, nothing written) and one scoring pass, and extrapolate to the budget.
+    """Time ``steps`` training steps of each objective with runs still to train (after one warm-up
+    step, on random images of the run's shape, nothing written) and one scoring pass, and
+    extrapolate to the budget.
 
-    Returns {objective: {"s_per_step", "steps", "train_s", "eval_s"}} and "total_s" (one worker).
-    An estimate, not a promise: the first steps of a run are not its average (caches, pretraining
-    phases), and the scoring share assumes the cost grows linearly with the number of samples.
+    Returns {"objectives": {objective: {"s_per_step", "steps", "train_s", "eval_s"}}, "total_s": the
+    runs still to train, one after the other}. An estimate, not a promise: the first steps of a run
+    are not its average (caches), pretraining (MAGAN's, run in the warm-up) is not counted, and the
+    scoring share assumes the cost grows linearly with the number of samples.
     """
     import dataclasses
 
@@ -328,8 +330,9 @@ def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, 
 
     spent = parse_budget(budget)
     per_objective: dict = {}
-    score_s_per_image = _scoring_seconds_per_image(planned[0]["config"]) if planned else None
-    for r in planned:
+    to_train = [r for r in planned if not r["finished"]]
+    score_s_per_image = _scoring_seconds_per_image(to_train[0]["config"]) if to_train else None
+    for r in to_train:
         if r["objective"] in per_objective:
             continue
         cfg = dataclasses.replace(r["config"], steps=steps + 1, log_every=1)
@@ -357,8 +360,8 @@ def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, 
             "train_s": train_s,
             "eval_s": eval_s,
         }
-    total = sum(per_objective[r["objective"]]["train_s"] + per_objective[r["objective"]]["eval_s"] for r in planned)
-    return {"objectives": per_objective, "total_s": total, "scored": score_s_per_image is not None}
+    total = sum(per_objective[r["objective"]]["train_s"] + per_objective[r["objective"]]["eval_s"] for r in to_train)
+    return {"objectives": per_objective, "total_s": total}
 
 
 def _scoring_seconds_per_image(cfg: Config) -> float | None:
