@@ -47,7 +47,9 @@ def make_config(root: Path, seed: int):
     return Config.from_dict(values, "benchmark").resolve()
 
 
-def time_ebgan(cfg, steps: int, warmup: int) -> tuple[float, float]:
+def time_ebgan(cfg, steps: int, warmup: int) -> tuple[float, float, bool]:
+    """img/s, the cache's build seconds, and whether the Trainer ran under bf16 autocast (a preset's
+    amp is float32 on a CPU without native bf16)."""
     from ebgan.data import load_training_data
     from ebgan.train import Trainer
 
@@ -60,7 +62,7 @@ def time_ebgan(cfg, steps: int, warmup: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     for _ in range(steps):
         trainer.train_step()
-    return steps * BATCH / (time.perf_counter() - t0), build
+    return steps * BATCH / (time.perf_counter() - t0), build, trainer.amp_dtype is not None
 
 
 def time_common(cfg, root: Path, steps: int, warmup: int, amp: bool = False) -> float:
@@ -134,11 +136,11 @@ def main() -> None:
         root = make_folder(Path(tmp) / "data", a.n)
         print(f"generated {a.n} JPEGs in {time.perf_counter() - t0:.1f} s")
         cfg = make_config(root, a.seed)
-        ebgan, build = time_ebgan(cfg, a.steps, a.warmup)
+        ebgan, build, bf16 = time_ebgan(cfg, a.steps, a.warmup)
         print(f"decoded cache built once in {build:.1f} s (not counted)")
         common = time_common(cfg, root, a.steps, a.warmup)
-        common_amp = time_common(cfg, root, a.steps, a.warmup, amp=True) if cfg.amp else None
-    precision = f"bf16 autocast ({PRESET} sets amp)" if cfg.amp else "float32"
+        common_amp = time_common(cfg, root, a.steps, a.warmup, amp=True) if bf16 else None
+    precision = f"bf16 autocast ({PRESET} sets amp)" if bf16 else "float32"
     print(f"\n{PRESET}, batch {BATCH}, {a.steps} steps after {a.warmup} warm-up; ebgan in {precision}")
     print(f"{'contender':46s} {'img/s':>8s} {'ebgan/it':>9s}")
     print(f"{'ebgan (Trainer.train_step, decoded cache)':46s} {ebgan:8.1f}")
