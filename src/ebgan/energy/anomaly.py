@@ -95,10 +95,11 @@ def paper_auto_margin(cfg: Config) -> Config:
     D is first trained as an autoencoder on real data for half of ``steps`` (pretraining),
     the margin is its mean real energy then (``margin_schedule: auto``), and adversarial
     training takes the other half: D gets exactly the ``steps`` updates the plain
-    autoencoder gets (G gets half as many). Measured on Fashion-MNIST (mlp, 500 steps, one
-    seed): mean AUROC 0.920 this way against 0.899 with the fixed m = 10, whose hinge pushed
-    up the energy of generated samples lying among the normal class (about 8 in 10 of them
-    have a normal-class nearest neighbour) and with it the normal class's own energy.
+    autoencoder gets (G gets half as many). Measured on Fashion-MNIST (mlp, 500 steps, 10
+    classes, 3 seeds): mean AUROC 0.920 ± 0.001 this way, 0.914 for the autoencoder, against
+    0.899 with the fixed m = 10, whose hinge pushed up the energy of generated samples lying
+    among the normal class (about 8 in 10 of them have a normal-class nearest neighbour) and
+    with it the normal class's own energy.
     """
     if cfg.objective not in ("ebgan", "ebgan-pt") or cfg.steps < 2:
         return cfg

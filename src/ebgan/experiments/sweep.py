@@ -428,6 +428,11 @@ def _stats(values: list[float]) -> dict:
     }
 
 
+def _scored(rows: list[dict]) -> list[dict]:
+    """The rows that have an I' (finished and scored; failed and diverged runs have none)."""
+    return [r for r in rows if r.get("status") == "ok" and r.get("i_prime") is not None]
+
+
 def histogram_bins(values: list[float], width: float = 0.1) -> list[float]:
     """Edges of ``width`` from 0 past the largest value (I' has no upper bound: a confident classifier
     on class-balanced samples scores well above log 10), the same for every objective and subset."""
@@ -466,11 +471,11 @@ def summarise(folders, out: str | Path) -> dict:
             "|" + "---|" * (7 + len(THRESHOLDS)),
         ]
         grid_summary: dict[str, Any] = {}
-        bins = histogram_bins([r["i_prime"] for r in mnist if r.get("status") == "ok" and r.get("i_prime") is not None])
+        bins = histogram_bins([r["i_prime"] for r in _scored(mnist)])
         for ax, (subset, keep) in zip(axes[0], SUBSETS.items()):
             for objective in objectives:
                 mine = [r for r in mnist if r["objective"] == objective and keep(r["params"])]
-                scored = [r["i_prime"] for r in mine if r.get("status") == "ok" and r.get("i_prime") is not None]
+                scored = [r["i_prime"] for r in _scored(mine)]
                 s = _stats(scored)
                 counts = [0] * (len(bins) - 1)
                 if scored:
@@ -501,9 +506,8 @@ def summarise(folders, out: str | Path) -> dict:
     margin = [r for r in rows if r["grid"] == "paper-margin"]
     if margin:
         by_m: dict[float, list[float]] = {}
-        for r in margin:
-            if r.get("status") == "ok" and r.get("i_prime") is not None:
-                by_m.setdefault(float(r["params"]["margin"]), []).append(r["i_prime"])
+        for r in _scored(margin):
+            by_m.setdefault(float(r["params"]["margin"]), []).append(r["i_prime"])
         curve = {m: _stats(v) for m, v in sorted(by_m.items())}
         fig, ax = plt.subplots(figsize=(5, 3.6))
         ms = list(curve)
