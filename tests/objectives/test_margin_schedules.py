@@ -8,6 +8,7 @@ from ebgan.config import Config
 from ebgan.errors import EbganError
 from ebgan.objectives import EBGAN
 from ebgan.train import Trainer
+from ebgan.train.run_dir import read_metrics
 
 
 def test_constant_and_linear():
@@ -82,3 +83,13 @@ def test_auto_margin_survives_resume_without_pretraining_again(tmp_path):
     assert resumed.objective.margin == straight.objective.margin
     for a, b in zip(resumed.G.state_dict().values(), straight.G.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_the_logged_margin_is_the_one_in_force_at_the_logged_step(tmp_path):
+    # Linear from 10 to 0 over 20 steps: step s trains with m = 10 (1 - (s - 1) / 20), so the log
+    # lines at steps 5 and 10 must read 8.0 and 5.5 -- not the window means 9.0 and 6.5, which
+    # would put a MAGAN margin that jumps mid-window at a value it never had.
+    cfg = _cfg(margin_schedule="linear", margin=10.0, margin_decay_steps=20, pretrain_steps=0, log_every=5, steps=10)
+    Trainer(cfg, synthetic_images(32, size=16), run_dir=tmp_path).train(progress=False)
+    logged = {row["step"]: row["margin"] for row in read_metrics(tmp_path)}
+    assert logged == pytest.approx({5: 8.0, 10: 5.5})

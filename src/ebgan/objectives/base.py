@@ -122,6 +122,10 @@ class Objective:
     # Jacobian), which fp16 autocast underflows; such objectives refuse --amp-dtype fp16.
     input_gradients: bool = False
     lr_factor: float = 1.0  # the trainer scales both learning rates by this after each step (BEGAN's decay)
+    # Metrics that are the objective's state in force (a margin, k_t), not per-step measures: the
+    # log line holds their value at the logged step, not a mean over the window, so a margin that
+    # jumps mid-window is never logged at an in-between value it never had.
+    state_metrics: ClassVar[tuple[str, ...]] = ()
     # Set by the trainer under torchrun: a term over the whole batch (pull-away) or a statistic that
     # drives the objective's state (k_t, MAGAN's means) must use dist.gather / dist.mean / dist.sum,
     # so that it is the global batch's and every process's state stays the same.

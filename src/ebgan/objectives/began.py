@@ -42,6 +42,7 @@ def convergence(loss_real: float, loss_fake: float, gamma: float) -> float:
 
 class BEGAN(Objective):
     name = "began"
+    state_metrics = ("k", "lr_factor")
     discriminator_kind = "autoencoder"
     options = (
         Option(

@@ -151,6 +151,7 @@ class EBGAN(Objective):
     """EBGAN with an autoencoder discriminator; ``pt_weight > 0`` makes it EBGAN-PT."""
 
     name = "ebgan"
+    state_metrics = ("margin",)
     discriminator_kind = "autoencoder"
     options: ClassVar[tuple[Option, ...]] = (
         ENERGY_OPTION,

@@ -69,6 +69,7 @@ class TrainingLoop:
 
     DIVERGENCE_KEYS: ClassVar[tuple[str, ...]] = ("loss",)  # losses watched for NaN/inf
     SHOWN: ClassVar[tuple[str, ...]] = ("loss", "images_per_s")  # metrics on the progress bar
+    state_metrics: tuple[str, ...] = ()  # metrics logged at their value in force, not a window mean
     STATE_KEYS: ClassVar[tuple[str, ...]] = ()  # keys of model_state a checkpoint must hold
     DISTRIBUTED: ClassVar[bool] = False  # True: the subclass trains under torchrun (DDP)
     COMMAND: ClassVar[str] = "this training"  # named in the error when started by torchrun without DISTRIBUTED
@@ -251,6 +252,7 @@ class TrainingLoop:
         sums: dict[str, Any] = {}
         counts: dict[str, int] = {}
         step_keys: set[str] = set()  # train_step's metrics: averaged over ranks when logged (hooks': rank 0's)
+        in_force = set(self.state_metrics)
         images_seen, t0 = 0, time.perf_counter()
         bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
         try:
@@ -262,8 +264,9 @@ class TrainingLoop:
                     for hook in self.hooks:
                         metrics.update(hook(self) or {})
                 for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else v)
-                    counts[k] = counts.get(k, 0) + 1
+                    v = v.detach() if torch.is_tensor(v) else v
+                    sums[k] = v if k in in_force else sums.get(k, 0.0) + v
+                    counts[k] = 1 if k in in_force else counts.get(k, 0) + 1
                 images_seen += self.samples_per_step()
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:
