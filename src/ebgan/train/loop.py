@@ -10,8 +10,9 @@ What the loop guarantees to every subclass:
 - the run folder is locked and checked before anything is written (``RunWriter``);
 - a resume loads the checkpoint, refuses a config that differs in a key that is not in the
   config class's ``RESUMABLE``, and continues bit for bit (RNG states are checkpointed);
-- metrics are averaged per key over the steps that reported them, written to metrics.jsonl
-  and TensorBoard every ``log_every`` steps and shown on the progress bar (``SHOWN``);
+- metrics are averaged per key over the steps that reported them (those ``state_metrics()``
+  names, a state in force, are logged at their last value), written to metrics.jsonl and
+  TensorBoard every ``log_every`` steps and shown on the progress bar (``SHOWN``);
 - the losses named in ``DIVERGENCE_KEYS`` are watched for NaN/inf without a device sync per
   step; diverged weights are never checkpointed;
 - SIGINT/SIGTERM write a checkpoint and raise ``Stopped``;
@@ -69,7 +70,6 @@ class TrainingLoop:
 
     DIVERGENCE_KEYS: ClassVar[tuple[str, ...]] = ("loss",)  # losses watched for NaN/inf
     SHOWN: ClassVar[tuple[str, ...]] = ("loss", "images_per_s")  # metrics on the progress bar
-    state_metrics: tuple[str, ...] = ()  # metrics logged at their value in force, not a window mean
     STATE_KEYS: ClassVar[tuple[str, ...]] = ()  # keys of model_state a checkpoint must hold
     DISTRIBUTED: ClassVar[bool] = False  # True: the subclass trains under torchrun (DDP)
     COMMAND: ClassVar[str] = "this training"  # named in the error when started by torchrun without DISTRIBUTED
@@ -236,6 +236,10 @@ class TrainingLoop:
         stacked = torch.stack([torch.as_tensor(sums[k], dtype=torch.float32).to(self.device).reshape(()) for k in keys])
         sums.update(zip(keys, self.dist.mean(stacked)))
 
+    def state_metrics(self) -> tuple[str, ...]:
+        """Metrics that are a state in force (a margin, k_t): logged at the log step's value."""
+        return ()
+
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
 
@@ -252,7 +256,7 @@ class TrainingLoop:
         sums: dict[str, Any] = {}
         counts: dict[str, int] = {}
         step_keys: set[str] = set()  # train_step's metrics: averaged over ranks when logged (hooks': rank 0's)
-        in_force = set(self.state_metrics)
+        in_force = set(self.state_metrics())  # a margin, k_t: logged as at the log step, not averaged
         images_seen, t0 = 0, time.perf_counter()
         bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
         try:
@@ -265,8 +269,10 @@ class TrainingLoop:
                         metrics.update(hook(self) or {})
                 for k, v in metrics.items():
                     v = v.detach() if torch.is_tensor(v) else v
-                    sums[k] = v if k in in_force else sums.get(k, 0.0) + v
-                    counts[k] = 1 if k in in_force else counts.get(k, 0) + 1
+                    if k in in_force:
+                        sums[k], counts[k] = v, 1
+                    else:
+                        sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
                 images_seen += self.samples_per_step()
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:

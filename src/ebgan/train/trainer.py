@@ -74,7 +74,6 @@ class Trainer(TrainingLoop):
         super().__init__(cfg, run_dir)  # device, run writer, seed, step 0, hooks, signals, divergence watch
         self.image_shape = tuple(data.shape[1:])
         self.objective = build_objective(cfg)
-        self.state_metrics = self.objective.state_metrics  # margin, k_t: logged as in force
         self.G = build_generator(cfg.model, cfg.latent_dim, self.image_shape, cfg.model_args).to(self.device)
         self.D = build_discriminator(cfg.model, self.objective.discriminator_kind, self.image_shape, cfg.model_args)
         self.D = self.D.to(self.device)
@@ -288,6 +287,9 @@ class Trainer(TrainingLoop):
     def after_training(self) -> None:
         if self.is_main:
             self.writer.save_grid(self.fixed_samples(), self.step)
+
+    def state_metrics(self) -> tuple[str, ...]:
+        return self.objective.state_metrics
 
     def samples_per_step(self) -> int:
         return self.cfg.batch_size * self.objective.d_steps
