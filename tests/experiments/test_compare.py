@@ -201,7 +201,7 @@ def test_estimate_extrapolates_timed_steps_to_the_budget(setup):
     times = estimate(by_steps, "40", curve_points=0, curve_n=0, eval_n=0, steps=2)
     for t in times["objectives"].values():
         assert t["steps"] == 40 and t["eval_s"] == 0.0
-        assert t["train_s"] == pytest.approx(40 * t["s_per_step"])
+        assert t["train_s"] == pytest.approx(t["prepare_s"] + 40 * t["s_per_step"])
     per_run = [times["objectives"][o]["train_s"] for o in ("gan", "ebgan")]
     assert times["total_s"] == pytest.approx(2 * sum(per_run))  # two seeds each
     for r in by_steps:  # finished runs are neither timed nor counted
@@ -211,7 +211,29 @@ def test_estimate_extrapolates_timed_steps_to_the_budget(setup):
     assert left["total_s"] == pytest.approx(2 * left["objectives"]["ebgan"]["train_s"])
     by_time = estimate(plan(budget="90s", seeds=1, **where), "90s", curve_points=0, curve_n=0, eval_n=0, steps=2)
     for t in by_time["objectives"].values():
-        assert t["train_s"] == 90.0 and t["steps"] == int(90.0 / t["s_per_step"])
+        assert t["train_s"] == 90.0 and t["steps"] == int((90.0 - t["prepare_s"]) / t["s_per_step"])
+
+
+def test_estimate_counts_pretraining_in_the_budget(setup):
+    """MAGAN pretrains its autoencoder before step 0: the estimate must add that time, and under a
+    wall-clock budget (whose clock includes pretraining) leave fewer steps for it."""
+    from ebgan.experiments.compare import estimate, plan
+
+    magan = {"image_size": 16, "channels": 1, "latent_dim": 8, "batch_size": 8, "log_every": 1}
+    magan.update(model="dcgan", model_args={"width_g": 4, "width_d": 4}, pretrain_steps=40)
+    (Path(setup.preset_dir) / "tiny-magan.yaml").write_text(yaml.safe_dump(magan))
+    where = dict(dataset=setup.dataset, objectives="gan,magan", out=setup.out, preset_dir=setup.preset_dir)
+    where["preset_prefix"] = "tiny"
+    times = estimate(plan(budget="40", seeds=1, **where), "40", curve_points=0, curve_n=0, eval_n=0, steps=2)
+    gan, magan_t = times["objectives"]["gan"], times["objectives"]["magan"]
+    assert gan["prepare_s"] < 0.01 and gan["train_s"] == pytest.approx(gan["prepare_s"] + 40 * gan["s_per_step"])
+    # 40 autoencoder steps cost well over two full training steps
+    assert magan_t["prepare_s"] > 2 * magan_t["s_per_step"]
+    assert magan_t["train_s"] == pytest.approx(magan_t["prepare_s"] + 40 * magan_t["s_per_step"])
+    assert times["total_s"] == pytest.approx(gan["train_s"] + magan_t["train_s"])
+    by_time = estimate(plan(budget="90s", seeds=1, **where), "90s", curve_points=0, curve_n=0, eval_n=0, steps=2)
+    t = by_time["objectives"]["magan"]
+    assert t["train_s"] == 90.0 and t["steps"] == int((90.0 - t["prepare_s"]) / t["s_per_step"])
 
 
 def test_shipped_presets_are_found_without_a_preset_dir(tmp_path):

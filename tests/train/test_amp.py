@@ -72,6 +72,28 @@ def test_a_run_resumes_only_in_its_own_precision(tmp_path):
         Trainer(cfg, data, run_dir=tmp_path / "run", resume=True)
 
 
+def test_a_run_moved_to_a_cpu_without_bf16_says_its_precision_changed(tmp_path, monkeypatch, capsys):
+    """amp_dtype auto is bf16 on a CPU with native bf16 and float32 on one without: a run resumed on
+    the other machine continues (the config is the same) but must say it is no longer exact."""
+    import ebgan.train.trainer as trainer_module
+
+    data = synthetic_images(40)
+    cfg = _cfg(**MLP, amp=True, steps=4, checkpoint_every=2)
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: True)
+    Trainer(cfg, data, run_dir=tmp_path / "run").train(steps=2, progress=False)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["precision"] == "bfloat16"
+    capsys.readouterr()
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    moved = Trainer(cfg, data, run_dir=tmp_path / "run", resume=True)
+    out = capsys.readouterr().out
+    assert moved.precision == "float32" and moved.step == 2
+    assert "was trained in bfloat16; amp_dtype auto means float32 on this machine" in out
+    assert "not be bit-identical" in out
+    moved.train(progress=False)
+    again = Trainer(cfg, data, run_dir=tmp_path / "run", resume=True)  # same machine: no note
+    assert "was trained in" not in capsys.readouterr().out and again.step == 4
+
+
 @pytest.mark.parametrize("objective", ["wgan-gp", "dsm", "contractive-ae"])
 def test_input_gradient_objectives_refuse_fp16_but_not_bf16(objective):
     with pytest.raises(EbganError, match="underflows.*--amp-dtype bf16"):

@@ -87,9 +87,10 @@ def run(args) -> int:
             state = "finished"
             if not r["finished"]:
                 t = times["objectives"][r["objective"]]
+                pretraining = f" after ~{t['prepare_s']:.0f} s of pretraining" if t["prepare_s"] else ""
                 state = (
                     f"to train: ~{_minutes(t['train_s'] + t['eval_s'])}, "
-                    f"{t['steps']} steps at {t['s_per_step'] * 1000:.0f} ms/step"
+                    f"{t['steps']} steps at {t['s_per_step'] * 1000:.0f} ms/step{pretraining}"
                 )
             print(f"{r['objective']:<12} seed {r['seed']}  {r['model']:<7} {r['preset']:<45} {r['folder']}  ({state})")
         scored = "" if args.no_eval else " and scoring (curve points and the final score)"

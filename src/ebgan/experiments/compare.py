@@ -314,10 +314,12 @@ def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, 
     step, on random images of the run's shape, nothing written) and one scoring pass, and
     extrapolate to the budget.
 
-    Returns {"objectives": {objective: {"s_per_step", "steps", "train_s", "eval_s"}}, "total_s": the
-    runs still to train, one after the other}. An estimate, not a promise: the first steps of a run
-    are not its average (caches), pretraining (MAGAN's, run in the warm-up) is not counted, and the
-    scoring share assumes the cost grows linearly with the number of samples.
+    Returns {"objectives": {objective: {"s_per_step", "prepare_s", "steps", "train_s", "eval_s"}},
+    "total_s": the runs still to train, one after the other}. ``prepare_s`` is the objective's
+    pretraining (MAGAN's autoencoder steps), which the warm-up runs in full: it is part of
+    ``train_s`` and, under a wall-clock budget, leaves fewer steps. An estimate, not a promise: the
+    first steps of a run are not its average (caches), and the scoring share assumes the cost grows
+    linearly with the number of samples.
     """
     import dataclasses
 
@@ -342,12 +344,15 @@ def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, 
         else:  # images as the loaders give them: uint8
             images = torch.randint(0, 256, (n, cfg.channels or 1, cfg.image_size, cfg.image_size), dtype=torch.uint8)
         trainer = Trainer(cfg, images)
-        trainer.train(steps=1, progress=False)  # warm-up: allocations, first-call costs
+        trainer.train(steps=1, progress=False)  # warm-up: pretraining, allocations, first-call costs
+        prepare_s = trainer.prepare_seconds
         t0 = time.perf_counter()
         trainer.train(steps=steps + 1, progress=False)
         s_per_step = (time.perf_counter() - t0) / steps
-        run_steps = int(spent.amount) if spent.kind == "steps" else int(spent.amount / s_per_step)
-        train_s = run_steps * s_per_step if spent.kind == "steps" else spent.amount
+        if spent.kind == "steps":
+            run_steps, train_s = int(spent.amount), prepare_s + int(spent.amount) * s_per_step
+        else:  # the clock includes pretraining (ebgan.experiments.budget)
+            run_steps, train_s = max(0, int((spent.amount - prepare_s) / s_per_step)), spent.amount
         eval_s = 0.0
         if score_s_per_image is not None and trainer.objective.trains_generator:
             t0 = time.perf_counter()
@@ -356,6 +361,7 @@ def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, 
             eval_s = (curve_points * curve_n + eval_n) * (sample_s_per_image + score_s_per_image)
         per_objective[r["objective"]] = {
             "s_per_step": s_per_step,
+            "prepare_s": prepare_s,
             "steps": run_steps,
             "train_s": train_s,
             "eval_s": eval_s,

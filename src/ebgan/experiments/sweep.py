@@ -486,7 +486,7 @@ def summarise(folders, out: str | Path) -> dict:
                     **s,
                     "settings": len(mine),
                     "failed": len(mine) - len(scored),
-                    "histogram": {"edges": bins, "counts": counts},
+                    "histogram_counts": counts,  # over summary["histogram_edges"], shared by every cell
                 }
                 cells = [f"{s[k]:.3f}" if s.get(k) is not None else "" for k in ("median", "mean")]
                 shares = [f"{100 * s[f'share_ge_{t:g}']:.0f}%" if s["n"] else "" for t in THRESHOLDS]
@@ -501,6 +501,7 @@ def summarise(folders, out: str | Path) -> dict:
         axes[0][0].set_ylabel("settings")
         fig.tight_layout()
         summary["grids"]["paper-mnist"] = grid_summary
+        summary["histogram_edges"] = bins
         summary["histograms"] = str(save_figure(fig, out / "histograms.png"))
         lines += ["## EBGAN vs GAN over the grid (Figures 2-3)", "", "![histograms](histograms.png)", "", *table, ""]
     margin = [r for r in rows if r["grid"] == "paper-margin"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import torch
@@ -74,6 +75,7 @@ class Trainer(TrainingLoop):
         super().__init__(cfg, run_dir)  # device, run writer, seed, step 0, hooks, signals, divergence watch
         self.image_shape = tuple(data.shape[1:])
         self.objective = build_objective(cfg)
+        self.prepare_seconds = 0.0  # the objective's pretraining (before step 0 of a fresh run)
         self.G = build_generator(cfg.model, cfg.latent_dim, self.image_shape, cfg.model_args).to(self.device)
         self.D = build_discriminator(cfg.model, self.objective.discriminator_kind, self.image_shape, cfg.model_args)
         self.D = self.D.to(self.device)
@@ -145,7 +147,13 @@ class Trainer(TrainingLoop):
             "noise": self.noise.get_state(),
             **({"G_ema": self.ema.state_dict()} if self.ema else {}),
             **(self._scaler_state() if self._scaling else {}),
+            "precision": self.precision,
         }
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic the steps run in: "float32" or the autocast dtype ("bfloat16", "float16")."""
+        return "float32" if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch.")
 
     @property
     def _scaling(self) -> bool:
@@ -160,6 +168,14 @@ class Trainer(TrainingLoop):
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.objective.load_state_dict(state["objective"])
+        trained_in = state.get("precision", self.precision)  # older checkpoints do not say
+        if trained_in != self.precision and self.is_main:
+            # only amp_dtype auto gets here (a changed amp or amp_dtype is refused as another config):
+            # it resolves per machine, e.g. bf16 on a CPU with AVX512-BF16 and float32 on one without
+            print(
+                f"ebgan: note: {path} was trained in {trained_in}; amp_dtype auto means {self.precision} on "
+                "this machine, so the run continues in it and will not be bit-identical to an uninterrupted run"
+            )
         self._lr_factor = self.objective.lr_factor  # the optimizers' state holds the scaled rates
         self.batches.load_state_dict(state["batches"])
         self.noise.set_state(state["noise"])
@@ -270,7 +286,9 @@ class Trainer(TrainingLoop):
         return images
 
     def before_training(self) -> None:
+        t0 = time.perf_counter()
         self.objective.prepare(self)
+        self.prepare_seconds = time.perf_counter() - t0  # pretraining's share, for estimates
         self.dist.broadcast(self.D, self.objective)  # pretraining ran on each rank: keep rank 0's
 
     def sync_state(self) -> None:
