@@ -186,6 +186,7 @@ def test_dry_run_lists_the_runs_and_writes_nothing(setup, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 5 and "tiny-ebgan-pt.yaml without the pull-away term" in lines[2]
     assert all("to train: ~" in line and "(3 steps at" not in line and " 3 steps at " in line for line in lines[:4])
+    assert not any("pretraining" in line for line in lines)  # neither objective pretrains
     assert lines[4].startswith("estimated time left: ~")
     import pathlib
 

@@ -87,7 +87,7 @@ def run(args) -> int:
             state = "finished"
             if not r["finished"]:
                 t = times["objectives"][r["objective"]]
-                pretraining = f" after ~{t['prepare_s']:.0f} s of pretraining" if t["prepare_s"] else ""
+                pretraining = f" after ~{t['prepare_s']:.0f} s of pretraining" if t["prepare_s"] >= 0.5 else ""
                 state = (
                     f"to train: ~{_minutes(t['train_s'] + t['eval_s'])}, "
                     f"{t['steps']} steps at {t['s_per_step'] * 1000:.0f} ms/step{pretraining}"
