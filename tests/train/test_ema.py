@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn as nn
@@ -97,3 +99,7 @@ def test_trainer_with_ema_resumes_exactly_exports_it_and_says_so(tmp_path, capsy
         assert torch.equal(a, b)
     assert main(["sample", "--run", str(tmp_path / "a"), "--n", "4", "--out", str(tmp_path / "s.npz")]) == 0
     assert "ema (decay 0.9, from step 2) generator" in capsys.readouterr().out
+    early = Trainer(Config(steps=1, **fast).resolve(), data, run_dir=tmp_path / "c")
+    early.train(progress=False)  # stopped before ema_start: its "average" is the raw G
+    spec = json.loads((tmp_path / "c" / "generator.json").read_text())
+    assert spec["generator"] == "ema (decay 0.9, from step 2; so far a copy of the raw generator)"

@@ -201,7 +201,9 @@ class Trainer(TrainingLoop):
     def generator_kind(self) -> str:
         if self.ema is None:
             return "raw"
-        return f"ema (decay {self.cfg.ema_decay:g}, from step {self.cfg.ema_start})"
+        kind = f"ema (decay {self.cfg.ema_decay:g}, from step {self.cfg.ema_start}"
+        # before its first averaging step the EMA is a plain copy: a short run must not pass it off as one
+        return kind + ("; so far a copy of the raw generator)" if self.step < self.cfg.ema_start else ")")
 
     def export(self) -> None:
         export_generator(
