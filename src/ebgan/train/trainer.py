@@ -202,7 +202,7 @@ class Trainer(TrainingLoop):
         if self.ema is None:
             return "raw"
         kind = f"ema (decay {self.cfg.ema_decay:g}, from step {self.cfg.ema_start}"
-        # before its first averaging step the EMA is a plain copy: a short run must not pass it off as one
+        # before its first averaging step the EMA is a plain copy of G: say so rather than call it an average
         return kind + ("; so far a copy of the raw generator)" if self.step < self.cfg.ema_start else ")")
 
     def export(self) -> None:
