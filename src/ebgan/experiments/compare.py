@@ -350,9 +350,11 @@ def estimate(planned: list[dict], budget: str, curve_points: int, curve_n: int, 
         trainer.train(steps=steps + 1, progress=False)
         s_per_step = (time.perf_counter() - t0) / steps
         if spent.kind == "steps":
-            run_steps, train_s = int(spent.amount), prepare_s + int(spent.amount) * s_per_step
+            run_steps = int(spent.amount)
+            train_s = prepare_s + run_steps * s_per_step
         else:  # the clock includes pretraining (ebgan.experiments.budget)
-            run_steps, train_s = max(0, int((spent.amount - prepare_s) / s_per_step)), spent.amount
+            run_steps = max(0, int((spent.amount - prepare_s) / s_per_step))
+            train_s = spent.amount
         eval_s = 0.0
         if score_s_per_image is not None and trainer.objective.trains_generator:
             t0 = time.perf_counter()
