@@ -120,3 +120,13 @@ def test_preset_with_a_bad_type_names_the_file(tmp_path):
     path.write_text(yaml.safe_dump({"steps": "many"}))
     with pytest.raises(EbganError, match=f"{path}: steps must be a whole number"):
         load_config_file(path)
+
+
+def test_the_model_and_objective_help_name_every_built_in_choice():
+    # The help strings are written by hand; this catches a family or objective added without them.
+    from ebgan.nets import FAMILIES
+    from ebgan.objectives import BUILTIN
+
+    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}
+    assert all(name in helps["model"] for name in FAMILIES), helps["model"]
+    assert all(o.name in helps["objective"] for o in BUILTIN), helps["objective"]

@@ -54,7 +54,7 @@ class Config:
     fit: str = _f("pad", "how images reach image_size: pad (centre, black border) or resize")
     channels: int | None = _f(None, "image channels; default: the dataset's own")
     # --- networks
-    model: str = _f("seed32", "network family: seed32, mlp, dcgan (see ebgan.nets)")
+    model: str = _f("seed32", "network family: seed32, mlp, dcgan, began (see ebgan.nets)")
     model_args: dict = _f({}, "network family options, e.g. n_layer_g=3,size_g=400 (see ebgan.nets)")
     latent_dim: int = _f(62, "size of z ~ N(0, I)")
     # --- objective (its own options live in ``options``)

@@ -58,3 +58,31 @@ def test_wgan_gp_preset_uses_algorithm_1s_adam():
     values = load_preset("fmnist-wgan-gp")
     assert (values["lr_g"], values["lr_d"], values["beta1"], values["beta2"]) == (1e-4, 1e-4, 0.0, 0.9)
     assert (values["gp_weight"], values["n_critic"]) == (10.0, 5)
+
+
+def test_skip_connections_feed_h0_to_every_upsampled_scale():
+    n = 4
+    G = build_generator("began", 8, (1, 32, 32), {"width": n, "skip": True})
+    D = build_discriminator("began", "autoencoder", (1, 32, 32), {"width": n, "embedding_dim": 8, "skip": True})
+    for dec in (G.decoder, D.decoder):
+        convs = [m for m in dec.body if isinstance(m, nn.Conv2d)]
+        # two convs per scale; the first after each of the 2 up-samplings takes x and h0: 2n channels
+        assert [m.in_channels for m in convs] == [n, n, 2 * n, n, 2 * n, n, n]
+    seen = []
+    convs = [m for m in G.decoder.body if isinstance(m, nn.Conv2d)]
+    for i in (2, 4):
+        convs[i].register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    z = torch.randn(3, 8)
+    G(z)
+    h0 = G.decoder.fc(z).view(3, n, 8, 8)
+    for x, factor in zip(seen, (2, 4)):
+        # h0 up-sampled by repeating each pixel (nearest neighbour), written independently of the module
+        up = h0.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+        torch.testing.assert_close(x[:, n:], up)
+
+
+def test_without_skip_the_state_dict_keys_are_unchanged():
+    # runs saved before the skip option existed must still load
+    D = build_discriminator("began", "autoencoder", (1, 32, 32), {"width": 4, "embedding_dim": 8})
+    keys = [k for k in D.state_dict() if k.startswith("decoder.body")]
+    assert keys == [f"decoder.body.{i}.{p}" for i in (0, 2, 5, 7, 10, 12, 14) for p in ("weight", "bias")]

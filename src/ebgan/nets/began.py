@@ -15,6 +15,11 @@ No BatchNorm anywhere; 3x3 convolutions with ELU; an 8x8 base resolution.
 32x32 images get 3 scales (32, 16, 8), 64x64 get 4. ``width`` is n: 64 or 128 in the paper,
 32 by default here so that a CPU trains it. PyTorch's default initialisation (the paper
 names none).
+
+``skip`` (off by default) is the paper's optional skip connection (section 3.5.1): after each
+up-sampling, the decoder's (and G's) feature map is concatenated with the first 8x8 map h0,
+up-sampled to the same size, so every scale sees h (or z) directly; the convolution that follows
+takes 2n channels. The paper's other option, vanishing residuals, is not built.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ebgan.errors import EbganError
 ARGS = {
     "width": 32,  # n: channels of the first scale; the encoder adds n per down-sampling
     "embedding_dim": 64,  # h: the autoencoder's fully connected bottleneck
+    "skip": False,  # the paper's skip connections from h0 to every up-sampled scale (section 3.5.1)
 }
 BASE = 8  # the smallest feature map is 8x8, as in the paper
 
@@ -52,23 +58,29 @@ def _conv(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
 class Decoder(nn.Module):
     """h (or z) -> image: FC to 8x8 x n, [conv, conv, up-sample] per scale, conv to the channels."""
 
-    def __init__(self, in_dim: int, image_shape, width: int, out: nn.Module | None = None):
+    def __init__(self, in_dim: int, image_shape, width: int, out: nn.Module | None = None, skip: bool = False):
         super().__init__()
         n, k = width, scales(image_shape)
-        self.width = n
+        self.width, self.skip = n, skip
         self.fc = nn.Linear(in_dim, BASE * BASE * n)
         layers: list[nn.Module] = []
         for i in range(k):
-            layers += _conv(n, n) + _conv(n, n)
+            cin = 2 * n if skip and i > 0 else n  # after an up-sampling, h0 is concatenated
+            layers += _conv(cin, n) + _conv(n, n)
             if i < k - 1:
                 layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
         layers.append(nn.Conv2d(n, image_shape[0], 3, 1, 1))
         if out is not None:
             layers.append(out)
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)  # one Sequential with or without skip: same state_dict keys
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.body(self.fc(h).view(-1, self.width, BASE, BASE))
+        h0 = x = self.fc(h).view(-1, self.width, BASE, BASE)
+        for layer in self.body:
+            x = layer(x)
+            if self.skip and isinstance(layer, nn.Upsample):
+                x = torch.cat([x, nn.functional.interpolate(h0, size=x.shape[-2:], mode="nearest")], dim=1)
+        return x
 
 
 class Encoder(nn.Module):
@@ -91,10 +103,10 @@ class Encoder(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, image_shape, width: int = 32, **_):
+    def __init__(self, latent_dim: int, image_shape, width: int = 32, skip: bool = False, **_):
         super().__init__()
         self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
-        self.decoder = Decoder(latent_dim, image_shape, width, out=nn.Tanh())
+        self.decoder = Decoder(latent_dim, image_shape, width, out=nn.Tanh(), skip=skip)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
@@ -103,10 +115,10 @@ class Generator(nn.Module):
 class AutoencoderDiscriminator(nn.Module):
     """x -> (reconstruction, embedding h): BEGAN's D, whose L1 reconstruction error is the energy."""
 
-    def __init__(self, image_shape, width: int = 32, embedding_dim: int = 64, **_):
+    def __init__(self, image_shape, width: int = 32, embedding_dim: int = 64, skip: bool = False, **_):
         super().__init__()
         self.encoder = Encoder(image_shape, width, embedding_dim)
-        self.decoder = Decoder(embedding_dim, image_shape, width)
+        self.decoder = Decoder(embedding_dim, image_shape, width, skip=skip)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
