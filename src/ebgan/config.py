@@ -342,8 +342,12 @@ def load_preset(name_or_path: str | Path) -> dict[str, Any]:
 
 def config_diff(old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
     """Keys whose values differ, except the ones a resume may change (``RESUMABLE`` of ``new``'s class:
-    a ``Config`` or another run kind's config with ``to_dict``)."""
-    a, b = old.to_dict(), new.to_dict()
+    a ``Config`` or another run kind's config with ``to_dict`` and ``resolve``).
+
+    Both are compared resolved: an objective option or network-family option added since ``old``
+    was saved counts at its default, which is by convention the behaviour the run had then (the
+    began family's ``skip``: off)."""
+    a, b = old.resolve().to_dict(), new.resolve().to_dict()
     keys = list(a) + [k for k in b if k not in a]
     resumable = type(new).RESUMABLE
     return {k: (a.get(k), b.get(k)) for k in keys if k not in resumable and a.get(k) != b.get(k)}

@@ -86,3 +86,31 @@ def test_without_skip_the_state_dict_keys_are_unchanged():
     D = build_discriminator("began", "autoencoder", (1, 32, 32), {"width": 4, "embedding_dim": 8})
     keys = [k for k in D.state_dict() if k.startswith("decoder.body")]
     assert keys == [f"decoder.body.{i}.{p}" for i in (0, 2, 5, 7, 10, 12, 14) for p in ("weight", "bias")]
+
+
+def test_a_run_saved_before_skip_existed_still_resumes(tmp_path):
+    # Its config.yaml and checkpoint hold model_args without "skip"; the resume check compares
+    # resolved configs, so the missing option counts at its default (off, what the run had).
+    import yaml
+
+    from ebgan.cli import build_parser
+    from ebgan.commands.train import resolve_config
+
+    values = {**load_preset("fmnist-began"), "model_args": {"width": 4, "embedding_dim": 8}, "steps": 2}
+    run = tmp_path / "run"
+    Trainer(Config(**values).resolve(), synthetic_images(32), run_dir=run).train(progress=False)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model_args"].pop("skip") is False
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    del state["config"]["model_args"]["skip"]
+    torch.save(state, run / "checkpoint.pt")
+    args = build_parser().parse_args(["train", "--resume", str(run), "--steps", "3"])
+    cfg = resolve_config(args)  # the CLI's check against config.yaml
+    assert cfg.model_args["skip"] is False
+    resumed = Trainer(cfg, synthetic_images(32), run_dir=run, resume=True)  # the check against the checkpoint
+    resumed.train(progress=False)
+    assert resumed.step == 3
+    changed = build_parser().parse_args(["train", "--resume", str(run), "--model-args", "width=8,embedding_dim=8"])
+    with pytest.raises(EbganError, match="resume refuses a changed config .model_args"):
+        resolve_config(changed)  # a real change is still refused
