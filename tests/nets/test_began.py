@@ -48,7 +48,8 @@ def test_sizes_it_cannot_take():
 def test_the_preset_trains_began_on_its_networks():
     values = load_preset("fmnist-began")
     assert values["model"] == "began" and values["latent_dim"] == 64 and values["batch_size"] == 16
-    cfg = Config(**{**values, "model_args": {"width": 4, "embedding_dim": 8}, "steps": 2}).resolve()
+    tiny = {**values["model_args"], "width": 4, "embedding_dim": 8}  # the preset's other options (skip) kept
+    cfg = Config(**{**values, "model_args": tiny, "steps": 2}).resolve()
     trainer = Trainer(cfg, synthetic_images(32))
     trainer.train(progress=False)
     assert trainer.step == 2 and 0.0 <= trainer.objective.k <= 1.0
