@@ -23,7 +23,7 @@ def register(sub) -> None:
     )
     p.add_argument("--dataset", default="fashion-mnist", help="dataset for every run")
     p.add_argument("--data-root", help="folder with one sub-folder per dataset")
-    p.add_argument("--objectives", default="ebgan-pt,ebgan,began,dcgan,wgan-gp,gan", help="comma-separated")
+    p.add_argument("--objectives", default="ebgan-pt,ebgan,magan,began,dcgan,wgan-gp,gan", help="comma-separated")
     p.add_argument("--budget", required=True, help="per run: wall-clock (15m, 90s, 1h) or generator steps (2000)")
     p.add_argument("--seeds", type=int, default=1, help="runs per objective, seeds 0..N-1")
     p.add_argument("--out", required=True, help="folder of the comparison (created, or continued when it exists)")
