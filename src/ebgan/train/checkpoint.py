@@ -56,5 +56,6 @@ def load_module_state(module: torch.nn.Module, state: dict, what: str, path: Pat
         first = str(e).strip().splitlines()[0]
         raise EbganError(
             f"the {what} in {path} does not fit the configured network ({first}); "
-            "the checkpoint comes from another model or model_args"
+            "the checkpoint comes from another model or model_args, or from an ebgan version whose "
+            "network differed (the mlp critic's dropout moved after its activations on 2026-11-24)"
         ) from e
