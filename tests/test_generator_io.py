@@ -31,7 +31,13 @@ def test_round_trip_gives_the_same_images(exported):
 def test_same_seed_same_samples_whatever_the_batch_size(exported):
     G, _ = exported
     a = sample_images(G, 10, seed=3, batch_size=4)
-    assert torch.equal(a, sample_images(G, 10, seed=3, batch_size=10))
+    # Same latents whatever the batch size: the images agree to float rounding, not bit for bit,
+    # because BLAS may pick a different matmul kernel for 4 rows than for 10 (seen on AMD EPYC + MKL).
+    z = torch.randn(10, 4, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        by_hand = G(z)
+    torch.testing.assert_close(a, by_hand, rtol=0, atol=1e-6)
+    torch.testing.assert_close(sample_images(G, 10, seed=3, batch_size=10), by_hand, rtol=0, atol=1e-6)
     assert not torch.equal(a, sample_images(G, 10, seed=4))
     # the first samples of a larger draw are the same draws
     assert torch.equal(sample_images(G, 4, seed=3), a[:4])

@@ -64,7 +64,11 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
 
 @torch.no_grad()
 def sample_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, device=None) -> torch.Tensor:
-    """n generator samples in [-1, 1] as float (N, C, H, W) on the CPU; same seed, same samples."""
+    """n generator samples in [-1, 1] as float (N, C, H, W) on the CPU.
+
+    Same seed, same latents, so the same samples; across batch sizes they agree to float rounding
+    (BLAS may choose a different kernel per batch size), at one batch size bit for bit.
+    """
     device = device or next(G.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     latent_dim: int = G.latent_dim  # type: ignore[assignment]  # every family sets it
