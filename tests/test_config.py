@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ebgan.cli import build_parser
-from ebgan.config import Config, config_diff, load_config_file
+from ebgan.config import Config, config_diff, layered, load_config_file
 from ebgan.errors import EbganError
 
 
@@ -102,6 +102,25 @@ def test_with_objective_keeps_only_the_options_the_other_one_declares():
     base = Config(energy="l2sq", pt_weight=0.3).resolve()
     twin = base.with_objective("autoencoder").resolve()
     assert twin.options == {"energy": "l2sq"}
+
+
+def test_layered_merges_model_args_within_a_family_only():
+    base = {"model": "mlp", "model_args": {"size_g": 800, "dropout_d": True}, "steps": 10}
+    assert layered(base, {"model_args": {"dropout_d": False}, "steps": 5}) == {
+        "model": "mlp",
+        "model_args": {"size_g": 800, "dropout_d": False},
+        "steps": 5,
+    }
+    assert layered(base, {"model": "mlp", "model_args": {"size_g": 400}})["model_args"] == {
+        "size_g": 400,
+        "dropout_d": True,
+    }
+    assert layered(base, {"model": "dcgan"})["model_args"] == {}
+    assert layered(base, {"model": "dcgan", "model_args": {"width_g": 32}})["model_args"] == {"width_g": 32}
+    assert base["model_args"] == {"size_g": 800, "dropout_d": True}  # not changed in place
+    # a saved run's config: the same merge, so resume names the one option that changed
+    saved = Config(model="mlp", model_args={"size_g": 800}).resolve()
+    assert saved.updated(model_args={"dropout_d": True}).model_args["size_g"] == 800
 
 
 def test_every_config_flag_has_help():

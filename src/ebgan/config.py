@@ -166,7 +166,7 @@ class Config:
         return cfg
 
     def updated(self, **values: Any) -> Config:
-        return Config.from_dict({**self.to_dict(), **values}, "override")
+        return Config.from_dict(layered(self.to_dict(), values), "override")
 
     def with_objective(self, objective: str) -> Config:
         """The same run with another objective, keeping only the options it declares (unresolved)."""
@@ -294,6 +294,20 @@ def _did_you_mean(key: str, known) -> str:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise EbganError(message)
+
+
+def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over``'s values on top of ``base`` (a preset's, a saved run's): each key replaces, except
+    ``model_args`` within one network family, where only the options ``over`` names change, so
+    ``--config fmnist-gan --model-args dropout_d=false`` keeps the preset's layer sizes. When
+    ``over`` names another family, ``base``'s options (that family's) are dropped."""
+    out = {**base, **over}
+    same_family = over.get("model", base.get("model")) == base.get("model")
+    if same_family and "model_args" in over:
+        out["model_args"] = {**(base.get("model_args") or {}), **over["model_args"]}
+    elif not same_family:
+        out["model_args"] = dict(over.get("model_args") or {})
+    return out
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -118,6 +118,17 @@ def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
     assert cfg["margin"] == 100.0 and cfg["dataset"] == "mnist" and cfg["channels"] == 1
 
 
+def test_model_args_flag_changes_only_the_options_it_names(capsys):
+    # fmnist-gan sets n_layer_d 3, size_d 512, dropout_d true, init_std_d 0.02; the mlp family's
+    # defaults are 2, 1024, false, 0.002, which a flag that replaced the mapping would bring back.
+    assert main(["train", "--config", "fmnist-gan", "--model-args", "dropout_d=false", "--dry-run"]) == 0
+    args = yaml.safe_load(capsys.readouterr().out)["model_args"]
+    assert (args["n_layer_d"], args["size_d"], args["init_std_d"], args["dropout_d"]) == (3, 512, 0.02, False)
+    # another family: the preset's mlp options do not apply to it and are dropped, not refused
+    assert main(["train", "--config", "fmnist-gan", "--model", "dcgan", "--dry-run"]) == 0
+    assert "n_layer_d" not in yaml.safe_load(capsys.readouterr().out)["model_args"]
+
+
 def test_missing_dataset_lists_where_it_looked(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("ebgan.data.sources._download_idx", lambda name, split: None)  # offline
     monkeypatch.setattr("ebgan.data.sources.SYSTEM_DATA_DIR", tmp_path / "system")

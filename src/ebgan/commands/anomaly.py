@@ -15,7 +15,7 @@ import json
 import sys
 
 from ebgan.commands.config_args import PRESET_HELP, add_config_flags, config_overrides
-from ebgan.config import Config, load_preset
+from ebgan.config import Config, layered, load_preset
 from ebgan.errors import EbganError
 
 # Short CPU budget: about 10 classes x 2 models in minutes on a laptop (raise --steps for more).
@@ -102,7 +102,7 @@ def resolve_config(args) -> dict[str, Config]:
                 "splits; models are scored once, at the end)",
                 file=sys.stderr,
             )
-        values.update({k: v for k, v in preset.items() if k not in NOT_USED})
+        values = layered(values, {k: v for k, v in preset.items() if k not in NOT_USED})
     flags = config_overrides(args)
     given = [k for k in RUN_FOLDER_ONLY if k in flags]
     if given and not args.runs_dir:
@@ -117,7 +117,7 @@ def resolve_config(args) -> dict[str, Config]:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
         if not models:
             raise EbganError("--models is empty; name at least one objective, e.g. ebgan-pt,autoencoder")
-    values.update(flags)
+    values = layered(values, flags)
     option_names = set(all_options())
     from_flags = {k: v for k, v in flags.items() if k in option_names}  # must be used by some model
     general = {k: v for k, v in values.items() if k not in option_names}

@@ -56,7 +56,7 @@ def _model_args_help() -> str:
     from ebgan.nets import FAMILIES, family
 
     per_family = "; ".join(f"{name}: {', '.join(family(name).ARGS)}" for name in FAMILIES)
-    return f"network family options as key=value pairs ({per_family})"
+    return f"network family options as key=value pairs, each replacing the preset's ({per_family})"
 
 
 def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset[str] = frozenset()) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from ebgan.commands.config_args import PRESET_HELP, add_config_flags, config_overrides
-from ebgan.config import Config, config_diff, load_config_file, load_preset
+from ebgan.config import Config, config_diff, layered, load_config_file, load_preset
 from ebgan.errors import EbganError
 from ebgan.train.run_dir import CONFIG, check_resumable
 
@@ -36,7 +36,7 @@ def resolve_config(args) -> Config:
     """defaults < saved run config (resume) or preset < flags."""
     overrides = config_overrides(args)
     if args.config:
-        overrides = {**load_preset(args.config), **overrides}
+        overrides = layered(load_preset(args.config), overrides)
     if args.resume:
         check_resumable(Path(args.resume))
         saved_path = Path(args.resume) / CONFIG
