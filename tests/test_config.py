@@ -118,6 +118,9 @@ def test_layered_merges_model_args_within_a_family_only():
     assert layered(base, {"model": "dcgan"})["model_args"] == {}
     assert layered(base, {"model": "dcgan", "model_args": {"width_g": 32}})["model_args"] == {"width_g": 32}
     assert base["model_args"] == {"size_g": 800, "dropout_d": True}  # not changed in place
+    # a preset that leaves `model` out uses the default family, so naming that family keeps its options
+    implicit = {"model_args": {"width_g": 32}}
+    assert layered(implicit, {"model": Config.model})["model_args"] == {"width_g": 32}
     # a saved run's config: the same merge, so resume names the one option that changed
     saved = Config(model="mlp", model_args={"size_g": 800}).resolve()
     assert saved.updated(model_args={"dropout_d": True}).model_args["size_g"] == 800

@@ -302,7 +302,8 @@ def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     ``--config fmnist-gan --model-args dropout_d=false`` keeps the preset's layer sizes. When
     ``over`` names another family, ``base``'s options (that family's) are dropped."""
     out = {**base, **over}
-    same_family = over.get("model", base.get("model")) == base.get("model")
+    base_family = base.get("model", Config.model)  # a preset without `model` means the default family
+    same_family = over.get("model", base_family) == base_family
     if same_family and "model_args" in over:
         out["model_args"] = {**(base.get("model_args") or {}), **over["model_args"]}
     elif not same_family:
