@@ -42,7 +42,7 @@ def set_rng_states(states: dict, device: torch.device | None = None) -> None:
     cuda = states.get("cuda")
     if cuda is None or device is None or device.type != "cuda":
         return
-    if isinstance(cuda, (list, tuple)):  # checkpoints before 0.3 held every device's state
+    if isinstance(cuda, (list, tuple)):  # earlier development checkpoints held every device's state
         cuda = cuda[device.index or 0] if len(cuda) > (device.index or 0) else None
     if cuda is not None:
         torch.cuda.set_rng_state(cuda, device)
@@ -56,6 +56,7 @@ def load_module_state(module: torch.nn.Module, state: dict, what: str, path: Pat
         first = str(e).strip().splitlines()[0]
         raise EbganError(
             f"the {what} in {path} does not fit the configured network ({first}); "
-            "the checkpoint comes from another model or model_args, or from an ebgan version whose "
-            "network differed (the mlp critic's dropout moved after its activations on 2026-11-24)"
+            "the checkpoint comes from another model or model_args, or from an earlier development "
+            "version of ebgan whose network differed (such as the mlp critic before its dropout "
+            "moved after the activations)"
         ) from e
