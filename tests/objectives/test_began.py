@@ -1,4 +1,4 @@
-"""BEGAN: the L1 energy, L_D and L_G by hand, k_t control and clipping, resume of k_t."""
+"""BEGAN: the L1 and L2 energies, L_D and L_G by hand, k_t control and clipping, resume of k_t."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from tests.conftest import synthetic_images
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
-from ebgan.objectives.began import BEGAN, convergence, k_update, l1_energy
+from ebgan.objectives.began import BEGAN, convergence, k_update, residual_energy
 from ebgan.train import Trainer
 
 
@@ -18,10 +18,19 @@ class ZeroAE(nn.Module):
         return torch.zeros_like(x), x.flatten(1)
 
 
-def test_l1_energy_is_a_per_sample_pixel_mean():
+def test_residual_energy_is_a_per_sample_pixel_mean_of_the_power_eta():
     x = torch.zeros(2, 1, 2, 2)
     recon = torch.tensor([[1.0, -1.0, 2.0, 0.0], [4.0, 4.0, 4.0, 4.0]]).view(2, 1, 2, 2)
-    assert l1_energy(x, recon).tolist() == pytest.approx([1.0, 4.0])
+    assert residual_energy(x, recon).tolist() == pytest.approx([1.0, 4.0])  # (1+1+2+0)/4, 4
+    assert residual_energy(x, recon, eta=2).tolist() == pytest.approx([1.5, 16.0])  # (1+1+4+0)/4, 16
+
+
+def test_eta_picks_the_energy_and_rejects_other_powers():
+    x = torch.full((1, 1, 2, 2), -3.0)  # ZeroAE: residual 3 everywhere
+    assert BEGAN(eta=2).energy(ZeroAE(), x).item() == pytest.approx(9.0)
+    assert BEGAN().energy(ZeroAE(), x).item() == pytest.approx(3.0)
+    with pytest.raises(EbganError, match="eta"):
+        BEGAN(eta=3)
 
 
 def test_k_update_and_clipping():

@@ -1,6 +1,6 @@
 """BEGAN (Berthelot, Schumm & Metz 2017, arXiv:1703.10717), on any autoencoder discriminator.
 
-    L(v)      = mean_pixels |v - AE(v)|                         (eq. 1, eta = 1: L1)
+    L(v)      = mean_pixels |v - AE(v)|^eta                     (eq. 1; eta = 1, L1, by default)
     L_D       = L(x) - k_t L(G(z_D))                            (eq. 4)
     L_G       = L(G(z_G))
     k_{t+1}   = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1),  k_0 = 0
@@ -24,9 +24,10 @@ import torch
 from ebgan.objectives.base import Metrics, Objective, Option, at_least
 
 
-def l1_energy(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-    """Per-sample mean absolute residual, shape (N,), in float32."""
-    return (recon.float() - x.float()).abs().flatten(1).mean(dim=1)
+def residual_energy(x: torch.Tensor, recon: torch.Tensor, eta: int = 1) -> torch.Tensor:
+    """Per-sample mean of |residual|^eta (eta 1: L1, 2: L2), shape (N,), in float32."""
+    residual = (recon.float() - x.float()).abs().flatten(1)
+    return (residual if eta == 1 else residual.square()).mean(dim=1)
 
 
 def k_update(k, loss_real, loss_fake, gamma: float, lambda_k: float):
@@ -54,6 +55,13 @@ class BEGAN(Objective):
         ),
         Option("lambda_k", float, 0.001, "learning rate of the k_t control", check=at_least(0)),
         Option(
+            "eta",
+            int,
+            1,
+            "power of the per-pixel residual in the energy: 1 (L1) or 2 (L2), the paper's eq. 1",
+            check=lambda v: None if v in (1, 2) else "must be 1 or 2",
+        ),
+        Option(
             "lr_decay_window",
             int,
             0,
@@ -76,6 +84,7 @@ class BEGAN(Objective):
         self,
         gamma: float = 0.5,
         lambda_k: float = 0.001,
+        eta: int = 1,
         lr_decay_window: int = 0,
         lr_decay_patience: int = 2,
         lr_min_factor: float = 0.125,
@@ -83,11 +92,12 @@ class BEGAN(Objective):
         self.check_options(
             gamma=gamma,
             lambda_k=lambda_k,
+            eta=eta,
             lr_decay_window=lr_decay_window,
             lr_decay_patience=lr_decay_patience,
             lr_min_factor=lr_min_factor,
         )
-        self.gamma, self.lambda_k = float(gamma), float(lambda_k)
+        self.gamma, self.lambda_k, self.eta = float(gamma), float(lambda_k), int(eta)
         self.window, self.patience, self.min_factor = int(lr_decay_window), int(lr_decay_patience), lr_min_factor
         self.lr_factor = 1.0
         self._m_sum: torch.Tensor | float = 0.0  # sum of M over the current window (on the device: no sync)
@@ -106,7 +116,7 @@ class BEGAN(Objective):
 
     def energy(self, D, x: torch.Tensor) -> torch.Tensor:
         recon, _ = D(x)
-        return l1_energy(x, recon)
+        return residual_energy(x, recon, self.eta)
 
     def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
         loss_real = self.energy(D, real).mean()
