@@ -7,7 +7,7 @@ import torch
 
 from ebgan.errors import EbganError
 from ebgan.generator_io import export_generator, load_generator, sample_images
-from ebgan.nets import build_generator
+from ebgan.nets import build_generator, sample_latent
 
 ARGS = {"n_layer_g": 2, "size_g": 16}
 
@@ -51,3 +51,36 @@ def test_missing_or_diverged_generators_are_refused(exported, tmp_path):
         next(G.parameters()).fill_(float("nan"))
     with pytest.raises(EbganError, match="not finite"):
         sample_images(G, 2)
+
+
+def test_sample_latent_draws_the_named_distribution():
+    gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    assert torch.equal(sample_latent(4, 3, "normal", gen()), torch.randn(4, 3, generator=gen()))
+    u = sample_latent(20000, 8, "uniform", gen())
+    assert u.min() >= -1 and u.max() <= 1
+    # U[-1, 1]: mean 0, variance (b - a)^2 / 12 = 1/3; the standard error of the mean is 0.0018
+    assert abs(u.mean().item()) < 0.01 and u.var().item() == pytest.approx(1 / 3, rel=0.02)
+    with pytest.raises(EbganError, match="uniform"):
+        sample_latent(2, 3, "gaussian")
+
+
+def test_a_uniform_latent_generator_exports_and_samples_its_own_z(tmp_path):
+    torch.manual_seed(0)
+    G = build_generator("mlp", 4, (1, 8, 8), ARGS, latent="uniform")
+    export_generator(G, tmp_path, "mlp", ARGS)
+    loaded = load_generator(tmp_path)
+    assert loaded.latent == "uniform"
+    z = torch.rand(6, 4, generator=torch.Generator().manual_seed(2)) * 2 - 1  # U[-1, 1], by hand
+    with torch.no_grad():
+        by_hand = G.eval()(z)
+    torch.testing.assert_close(sample_images(loaded, 6, seed=2), by_hand, rtol=0, atol=1e-6)
+
+
+def test_an_export_without_a_latent_entry_samples_normal_z(exported):
+    import json
+
+    _, folder = exported
+    spec = json.loads((folder / "generator.json").read_text())
+    assert spec.pop("latent") == "normal"
+    (folder / "generator.json").write_text(json.dumps(spec))  # as written before z's distribution was an option
+    assert load_generator(folder).latent == "normal"

@@ -56,7 +56,10 @@ class Config:
     # --- networks
     model: str = _f("seed32", "network family: seed32, mlp, dcgan, began (see ebgan.nets)")
     model_args: dict = _f({}, "network family options, e.g. n_layer_g=3,size_g=400 (see ebgan.nets)")
-    latent_dim: int = _f(62, "size of z ~ N(0, I)")
+    latent_dim: int = _f(62, "size of z")
+    latent: str = _f(
+        "normal", "distribution of z: normal, N(0, I), or uniform, U[-1, 1] per coordinate (DCGAN's and BEGAN's)"
+    )
     # --- objective (its own options live in ``options``)
     objective: str = _f(
         "ebgan-pt",
@@ -197,7 +200,7 @@ class Config:
         from ebgan.data.registry import dataset_spec
         from ebgan.data.splits import check_split
         from ebgan.data.toy import is_toy
-        from ebgan.nets import DISCRIMINATOR_CLASSES, family, resolve_model_args
+        from ebgan.nets import DISCRIMINATOR_CLASSES, LATENTS, family, resolve_model_args
         from ebgan.objectives import objective_class
 
         c = Config.from_dict(self.to_dict(), "config")
@@ -222,6 +225,7 @@ class Config:
         _check(c.image_size >= 4, f"image_size must be at least 4, got {c.image_size}")
         _check(c.channels is None or c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
+        _check(c.latent in LATENTS, f"latent must be one of {', '.join(LATENTS)}, got {c.latent!r}")
         _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
         _check(0 <= c.ema_decay < 1, f"ema_decay must be in [0, 1) (0: off), got {c.ema_decay}")
         _check(c.ema_start >= 0, f"ema_start must be >= 0, got {c.ema_start}")

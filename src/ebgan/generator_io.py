@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from ebgan.errors import EbganError
 from ebgan.files import save_safetensors, write_json
-from ebgan.nets import build_generator
+from ebgan.nets import build_generator, sample_latent
 
 WEIGHTS, SPEC = "generator.safetensors", "generator.json"
 
@@ -25,6 +25,7 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
         "model": model,
         "model_args": model_args,
         "latent_dim": G.latent_dim,
+        "latent": getattr(G, "latent", "normal"),
         "image_shape": list(G.image_shape),  # type: ignore[arg-type]  # every family sets it
         **(extra or {}),
     }
@@ -46,7 +47,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
         raise EbganError(f"no exported generator in {folder} (expected {WEIGHTS} and {SPEC}); train a run first")
     try:
         spec = json.loads(spec_path.read_text())
-        G = build_generator(spec["model"], spec["latent_dim"], spec["image_shape"], spec["model_args"])
+        # exports from before z's distribution was an option all drew z from N(0, I)
+        latent = spec.get("latent", "normal")
+        G = build_generator(spec["model"], spec["latent_dim"], spec["image_shape"], spec["model_args"], latent)
     except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
         raise EbganError(
             f"{spec_path} is damaged or not an ebgan generator spec ({e.__class__.__name__}: "
@@ -72,7 +75,7 @@ def sample_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, de
     device = device or next(G.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     latent_dim: int = G.latent_dim  # type: ignore[assignment]  # every family sets it
-    z = torch.randn(n, latent_dim, generator=gen)
+    z = sample_latent(n, latent_dim, getattr(G, "latent", "normal"), gen)
     was_training = G.training
     G.eval()
     out = torch.cat([G(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])

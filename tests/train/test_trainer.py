@@ -8,8 +8,10 @@ import signal
 import pytest
 import torch
 from tests.conftest import synthetic_images
+from tests.train.test_resume import _cfg
 
 from ebgan.config import Config
+from ebgan.errors import EbganError
 from ebgan.objectives.base import Objective
 from ebgan.train import Stopped, Trainer
 
@@ -129,3 +131,18 @@ def test_sigterm_checkpoints_and_stops(tmp_path):
         trainer.train(progress=False)
     assert stopped.value.step == 3 and stopped.value.signum == signal.SIGTERM
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+def test_latent_uniform_trains_on_and_exports_u_minus1_1(tmp_path):
+    from ebgan.generator_io import load_generator
+
+    mlp = {"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16}
+    cfg = _cfg(model="mlp", model_args=mlp, latent="uniform", batch_size=8, steps=2)
+    trainer = Trainer(cfg, synthetic_images(32), run_dir=tmp_path / "run")
+    z = trainer.sample_z(4000)
+    assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.99 and z.max() > 0.99  # not N(0, I)
+    assert trainer.fixed_z.abs().max() <= 1
+    trainer.train(progress=False)
+    assert load_generator(tmp_path / "run").latent == "uniform"
+    with pytest.raises(EbganError, match="latent must be one of normal, uniform"):
+        _cfg(latent="gaussian")

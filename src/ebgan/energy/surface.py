@@ -20,6 +20,7 @@ import torch
 from ebgan.data.toy import PLANE_EXTENT
 from ebgan.errors import EbganError
 from ebgan.files import save_npz
+from ebgan.nets import sample_latent
 from ebgan.plotting import pyplot, save_figure
 
 FRAMES = "energy_frames.npz"
@@ -78,7 +79,7 @@ class EnergyFrames:
         model = model_from_modules(D, trainer.objective, trainer.cfg, trainer.image_shape, trainer.step)
         grid, _ = energy_grid(model, self.extent, self.resolution)
         g = torch.Generator().manual_seed(self.z_seed)  # own noise: the run's RNG streams are untouched
-        z = torch.randn(self.n_points, trainer.cfg.latent_dim, generator=g).to(trainer.device)
+        z = sample_latent(self.n_points, trainer.cfg.latent_dim, trainer.cfg.latent, g).to(trainer.device)
         was_training = trainer.G.training
         trainer.G.eval()
         fake = trainer.G(z).float().cpu().numpy()

@@ -27,6 +27,18 @@ FAMILIES: dict[str, str] = {
     "began": "ebgan.nets.began",
 }
 DISCRIMINATOR_CLASSES = {"autoencoder": "AutoencoderDiscriminator", "critic": "Critic"}
+LATENTS = ("normal", "uniform")  # distributions of z; a generator carries its own as ``G.latent``
+
+
+def sample_latent(
+    n: int, latent_dim: int, latent: str = "normal", generator: torch.Generator | None = None, device=None
+) -> torch.Tensor:
+    """n latent vectors: N(0, I), or U[-1, 1] per coordinate (the DCGAN and BEGAN papers' z)."""
+    if latent == "normal":
+        return torch.randn(n, latent_dim, generator=generator, device=device)
+    if latent == "uniform":
+        return torch.rand(n, latent_dim, generator=generator, device=device) * 2 - 1
+    raise EbganError(f"unknown latent distribution {latent!r}; choose one of {', '.join(LATENTS)}")
 
 
 def register_family(name: str, module: str | types.ModuleType) -> None:
@@ -68,10 +80,18 @@ def resolve_model_args(model: str, model_args: dict | None) -> dict:
     return {**defaults, **given}
 
 
-def build_generator(model: str, latent_dim: int, image_shape, model_args: dict | None = None) -> nn.Module:
+def build_generator(
+    model: str, latent_dim: int, image_shape, model_args: dict | None = None, latent: str = "normal"
+) -> nn.Module:
+    """The family's generator, tagged with the distribution of its z (``G.latent``) so that
+    everything sampling it later (``sample_images``, exports) draws the z it was trained on."""
     args = resolve_model_args(model, model_args)
+    if latent not in LATENTS:
+        raise EbganError(f"unknown latent distribution {latent!r}; choose one of {', '.join(LATENTS)}")
     with _as_user_error(model):
-        return family(model).Generator(latent_dim, tuple(image_shape), **args)
+        G = family(model).Generator(latent_dim, tuple(image_shape), **args)
+    G.latent = latent
+    return G
 
 
 def build_discriminator(model: str, kind: str, image_shape, model_args: dict | None = None) -> nn.Module:
@@ -105,7 +125,7 @@ def check_networks(model: str, G: nn.Module, D: nn.Module, kind: str, image_shap
     try:
         device = next(G.parameters()).device
         latent_dim: int = G.latent_dim  # type: ignore[assignment]  # every family sets it
-        z = torch.randn(2, latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        z = sample_latent(2, latent_dim, getattr(G, "latent", "normal"), torch.Generator().manual_seed(0)).to(device)
         fake = G(z)
         if tuple(fake.shape[1:]) != image_shape:
             raise EbganError(

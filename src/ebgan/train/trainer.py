@@ -16,7 +16,7 @@ from ebgan.data.memory import place_images
 from ebgan.distributed import convert_sync_batchnorm
 from ebgan.errors import EbganError
 from ebgan.generator_io import export_generator
-from ebgan.nets import build_discriminator, build_generator, check_networks
+from ebgan.nets import build_discriminator, build_generator, check_networks, sample_latent
 from ebgan.objectives import build_objective
 from ebgan.train.checkpoint import load_module_state
 from ebgan.train.ema import EMA
@@ -76,7 +76,8 @@ class Trainer(TrainingLoop):
         self.image_shape = tuple(data.shape[1:])
         self.objective = build_objective(cfg)
         self.prepare_seconds = 0.0  # the objective's pretraining (before step 0 of a fresh run)
-        self.G = build_generator(cfg.model, cfg.latent_dim, self.image_shape, cfg.model_args).to(self.device)
+        self.G = build_generator(cfg.model, cfg.latent_dim, self.image_shape, cfg.model_args, cfg.latent)
+        self.G = self.G.to(self.device)
         self.D = build_discriminator(cfg.model, self.objective.discriminator_kind, self.image_shape, cfg.model_args)
         self.D = self.D.to(self.device)
         check_networks(cfg.model, self.G, self.D, self.objective.discriminator_kind, self.image_shape)
@@ -109,7 +110,7 @@ class Trainer(TrainingLoop):
             device=self.device,
         )
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
-        self.fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
+        self.fixed_z = sample_latent(64, cfg.latent_dim, cfg.latent, torch.Generator().manual_seed(cfg.seed + 2))
         self.ema = EMA(self.G, cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
         self.amp_dtype = amp_dtype(cfg.amp, cfg.amp_dtype, self.device)
         if cfg.amp and self.amp_dtype is None and self.is_main:
@@ -234,7 +235,7 @@ class Trainer(TrainingLoop):
         scaler.update()
 
     def sample_z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.latent_dim, generator=self.noise, device=self.device)
+        return sample_latent(n, self.cfg.latent_dim, self.cfg.latent, self.noise, self.device)
 
     def batch_z(self) -> torch.Tensor:
         """This process's slice of the global batch's z (the same global z at any process count)."""
