@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from ebgan.errors import EbganError
 from ebgan.files import save_safetensors, write_json
-from ebgan.nets import build_generator, sample_latent
+from ebgan.nets import build_generator, latent_of, sample_latent
 
 WEIGHTS, SPEC = "generator.safetensors", "generator.json"
 
@@ -25,7 +25,7 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
         "model": model,
         "model_args": model_args,
         "latent_dim": G.latent_dim,
-        "latent": getattr(G, "latent", "normal"),
+        "latent": latent_of(G),
         "image_shape": list(G.image_shape),  # type: ignore[arg-type]  # every family sets it
         **(extra or {}),
     }
@@ -75,7 +75,7 @@ def sample_images(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, de
     device = device or next(G.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     latent_dim: int = G.latent_dim  # type: ignore[assignment]  # every family sets it
-    z = sample_latent(n, latent_dim, getattr(G, "latent", "normal"), gen)
+    z = sample_latent(n, latent_dim, latent_of(G), gen)
     was_training = G.training
     G.eval()
     out = torch.cat([G(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])

@@ -30,15 +30,24 @@ DISCRIMINATOR_CLASSES = {"autoencoder": "AutoencoderDiscriminator", "critic": "C
 LATENTS = ("normal", "uniform")  # distributions of z; a generator carries its own as ``G.latent``
 
 
+def check_latent(latent: str) -> str:
+    if latent not in LATENTS:
+        raise EbganError(f"unknown latent distribution {latent!r}; choose one of {', '.join(LATENTS)}")
+    return latent
+
+
+def latent_of(G: nn.Module) -> str:
+    """The distribution G's z is drawn from; a generator not made by ``build_generator`` draws N(0, I)."""
+    return getattr(G, "latent", "normal")
+
+
 def sample_latent(
     n: int, latent_dim: int, latent: str = "normal", generator: torch.Generator | None = None, device=None
 ) -> torch.Tensor:
     """n latent vectors: N(0, I), or U[-1, 1] per coordinate (the DCGAN and BEGAN papers' z)."""
-    if latent == "normal":
-        return torch.randn(n, latent_dim, generator=generator, device=device)
-    if latent == "uniform":
+    if check_latent(latent) == "uniform":
         return torch.rand(n, latent_dim, generator=generator, device=device) * 2 - 1
-    raise EbganError(f"unknown latent distribution {latent!r}; choose one of {', '.join(LATENTS)}")
+    return torch.randn(n, latent_dim, generator=generator, device=device)
 
 
 def register_family(name: str, module: str | types.ModuleType) -> None:
@@ -86,8 +95,7 @@ def build_generator(
     """The family's generator, tagged with the distribution of its z (``G.latent``) so that
     everything sampling it later (``sample_images``, exports) draws the z it was trained on."""
     args = resolve_model_args(model, model_args)
-    if latent not in LATENTS:
-        raise EbganError(f"unknown latent distribution {latent!r}; choose one of {', '.join(LATENTS)}")
+    latent = check_latent(latent)
     with _as_user_error(model):
         G = family(model).Generator(latent_dim, tuple(image_shape), **args)
     G.latent = latent
@@ -125,7 +133,7 @@ def check_networks(model: str, G: nn.Module, D: nn.Module, kind: str, image_shap
     try:
         device = next(G.parameters()).device
         latent_dim: int = G.latent_dim  # type: ignore[assignment]  # every family sets it
-        z = sample_latent(2, latent_dim, getattr(G, "latent", "normal"), torch.Generator().manual_seed(0)).to(device)
+        z = sample_latent(2, latent_dim, latent_of(G), torch.Generator().manual_seed(0)).to(device)
         fake = G(z)
         if tuple(fake.shape[1:]) != image_shape:
             raise EbganError(

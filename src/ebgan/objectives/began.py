@@ -25,9 +25,9 @@ from ebgan.objectives.base import Metrics, Objective, Option, at_least
 
 
 def residual_energy(x: torch.Tensor, recon: torch.Tensor, eta: int = 1) -> torch.Tensor:
-    """Per-sample mean of |residual|^eta (eta 1: L1, 2: L2), shape (N,), in float32."""
-    residual = (recon.float() - x.float()).abs().flatten(1)
-    return (residual if eta == 1 else residual.square()).mean(dim=1)
+    """Per-sample mean of |residual|^eta (eta 1: absolute, 2: squared), shape (N,), in float32."""
+    residual = (recon.float() - x.float()).flatten(1)
+    return (residual.abs() if eta == 1 else residual.square()).mean(dim=1)
 
 
 def k_update(k, loss_real, loss_fake, gamma: float, lambda_k: float):
@@ -58,7 +58,7 @@ class BEGAN(Objective):
             "eta",
             int,
             1,
-            "power of the per-pixel residual in the energy: 1 (L1) or 2 (L2), the paper's eq. 1",
+            "power of the per-pixel residual in the energy: 1 (absolute, L1) or 2 (squared, L2), the paper's eq. 1",
             check=lambda v: None if v in (1, 2) else "must be 1 or 2",
         ),
         Option(
