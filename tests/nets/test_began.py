@@ -35,6 +35,18 @@ def test_shapes_scales_and_channels(side, n_scales):
     assert not any(isinstance(m, (nn.ReLU, nn.LeakyReLU)) for m in [*G.modules(), *D.modules()])
 
 
+def test_linear_output_as_in_the_paper():
+    """tanh: false leaves G's last layer a convolution, so its output is not bounded to [-1, 1]."""
+    G = build_generator("began", 8, (1, 16, 16), {"width": 4, "tanh": False})
+    assert isinstance(list(G.modules())[-1], nn.Conv2d)
+    with torch.no_grad():
+        last = list(G.modules())[-1]
+        last.bias.fill_(3.0)  # a linear output passes a bias of 3 through; tanh would cap it below 1
+        last.weight.zero_()
+        assert torch.allclose(G(torch.randn(2, 8)), torch.full((2, 1, 16, 16), 3.0))
+    assert isinstance(list(build_generator("began", 8, (1, 16, 16), {"width": 4}).modules())[-1], nn.Tanh)
+
+
 def test_no_batchnorm_anywhere():
     nets = [build_generator("began", 64, (1, 32, 32)), build_discriminator("began", "autoencoder", (1, 32, 32))]
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for net in nets for m in net.modules())

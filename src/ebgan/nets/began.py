@@ -9,8 +9,9 @@ No BatchNorm anywhere; 3x3 convolutions with ELU; an 8x8 base resolution.
 - Decoder: fully connected h -> 8x8 x n, then per scale two 3x3 convs (ELU) and, except at the
   last scale, nearest-neighbour up-sampling x2; a 3x3 conv to the image channels.
 - Generator: the decoder's architecture with its own weights, from z (``latent_dim``, 64 in
-  the paper). Its output goes through tanh, because ebgan's images live in [-1, 1] (the
-  paper leaves it linear); the autoencoder's decoder output stays linear.
+  the paper). Its output goes through tanh by default, because ebgan's images live in
+  [-1, 1]; ``tanh: false`` leaves it linear, as the paper does (samples are then clamped to
+  [-1, 1] only when written as images). The autoencoder's decoder output stays linear.
 
 32x32 images get 3 scales (32, 16, 8), 64x64 get 4. ``width`` is n: 64 or 128 in the paper,
 32 by default here so that a CPU trains it. PyTorch's default initialisation (the paper
@@ -35,6 +36,7 @@ ARGS = {
     "width": 32,  # n: channels of the first scale; the encoder adds n per down-sampling
     "embedding_dim": 64,  # h: the autoencoder's fully connected bottleneck
     "skip": False,  # the paper's skip connections from h0 to every up-sampled scale (section 3.5.1)
+    "tanh": True,  # G's output through tanh into [-1, 1]; false: linear, as in the paper
 }
 BASE = 8  # the smallest feature map is 8x8, as in the paper
 
@@ -103,10 +105,10 @@ class Encoder(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, image_shape, width: int = 32, skip: bool = False, **_):
+    def __init__(self, latent_dim: int, image_shape, width: int = 32, skip: bool = False, tanh: bool = True, **_):
         super().__init__()
         self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
-        self.decoder = Decoder(latent_dim, image_shape, width, out=nn.Tanh(), skip=skip)
+        self.decoder = Decoder(latent_dim, image_shape, width, out=nn.Tanh() if tanh else None, skip=skip)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
