@@ -65,6 +65,7 @@ def test_the_preset_trains_began_on_its_networks():
     trainer = Trainer(cfg, synthetic_images(32))
     trainer.train(progress=False)
     assert trainer.step == 2 and 0.0 <= trainer.objective.k <= 1.0
+    assert trainer.G.latent == "uniform"  # the paper's z, carried from the preset into the generator
 
 
 def test_wgan_gp_preset_uses_algorithm_1s_adam():
