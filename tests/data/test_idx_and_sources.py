@@ -178,3 +178,16 @@ def test_host_resident_images_give_the_same_batches_on_the_training_device():
     for _ in range(12):  # across an epoch boundary
         a, b = on_device.next(), host.next()
         assert torch.equal(a, b) and b.device == torch.device("cpu")
+
+
+def test_a_16_bit_grey_png_keeps_its_tones(tmp_path):
+    """16-bit PNGs open in Pillow as mode I;16, whose convert("L") clips every value above 255 to white."""
+    from PIL import Image
+
+    from ebgan.data.sources import read_image
+
+    levels = np.array([[0, 10, 128, 255]], dtype=np.uint16)
+    Image.fromarray(levels * 257).save(tmp_path / "deep.png")  # 8-bit level k is 16-bit k * 257
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    assert read_image(tmp_path / "deep.png").tolist() == [levels.tolist()]
+    assert read_image(tmp_path / "deep.png", channels=3).tolist() == [levels.tolist()] * 3

@@ -159,8 +159,10 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                if im.mode == "I" or im.mode.startswith("I;16"):  # 16-bit grey: convert("L") would clip at 255
+                    im = Image.fromarray(np.round(np.asarray(im, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8))
                 if channels is None:
-                    channels = 1 if im.mode in ("L", "I", "I;16", "1") else 3
+                    channels = 1 if im.mode in ("L", "LA", "1") else 3
                 array = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise EbganError(
