@@ -191,3 +191,26 @@ def test_a_16_bit_grey_png_keeps_its_tones(tmp_path):
     assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
     assert read_image(tmp_path / "deep.png").tolist() == [levels.tolist()]
     assert read_image(tmp_path / "deep.png", channels=3).tolist() == [levels.tolist()] * 3
+
+
+def test_gzip_is_told_by_content_not_by_name(tmp_path):
+    images, labels = write_split(tmp_path / "src", "t10k", 4)
+    raw, zipped = tmp_path / "a" / "mnist", tmp_path / "b" / "mnist"
+    raw.mkdir(parents=True)
+    zipped.mkdir(parents=True)
+    for kind in ("images-idx3", "labels-idx1"):
+        content = gzip.decompress((tmp_path / "src" / f"t10k-{kind}-ubyte.gz").read_bytes())
+        (raw / f"t10k-{kind}-ubyte.gz").write_bytes(content)  # named .gz, stored raw
+        (zipped / f"t10k-{kind}-ubyte").write_bytes(gzip.compress(content))  # gzipped, named raw
+    for root in (tmp_path / "a", tmp_path / "b"):
+        data = load_images("mnist", split="test", data_root=root, image_size=28, download=False)
+        assert np.array_equal(data.images[:, 0].numpy(), images) and data.labels.tolist() == labels.tolist()
+
+
+def test_a_damaged_gzip_stream_is_a_one_line_error(tmp_path):
+    payload = bytearray(gzip.compress(idx_bytes(np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28) // 7)))
+    payload[30] ^= 0xFF  # inside the deflate stream
+    (tmp_path / "x.gz").write_bytes(bytes(payload))
+    with pytest.raises(EbganError, match="cannot read .*x.gz"):
+        read_idx(tmp_path / "x.gz", 3)
+
