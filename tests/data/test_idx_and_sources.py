@@ -214,3 +214,11 @@ def test_a_damaged_gzip_stream_is_a_one_line_error(tmp_path):
     with pytest.raises(EbganError, match="cannot read .*x.gz"):
         read_idx(tmp_path / "x.gz", 3)
 
+
+def test_labels_beyond_the_dataset_s_classes_are_refused(tmp_path):
+    """EMNIST letters (labels 1-26) in an mnist folder: refused at load, not an IndexError in the classifier."""
+    folder = tmp_path / "mnist"
+    images = np.zeros((3, 28, 28), np.uint8)
+    write_idx_split(folder, "t10k", images, np.array([0, 9, 26], np.uint8), gz=False)
+    with pytest.raises(EbganError, match="holds label 26 but mnist has 10 classes"):
+        load_images("mnist", split="test", data_root=tmp_path, download=False)

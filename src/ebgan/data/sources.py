@@ -138,6 +138,11 @@ def load_idx_dataset(name: str, split: str = "train", data_root=None, download: 
             f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels; "
             "the two files are from different sets"
         )
+    if spec.num_classes and labels.size and int(labels.max()) >= spec.num_classes:
+        raise EbganError(
+            f"{labels_path} holds label {int(labels.max())} but {name} has {spec.num_classes} classes "
+            f"(0-{spec.num_classes - 1}); the labels file is from another dataset"
+        )
     tensor = torch.from_numpy(images.copy()).unsqueeze(1)
     return ImageData(tensor, torch.from_numpy(labels.astype(np.int64)), name, spec.num_classes)
 
