@@ -222,3 +222,13 @@ def test_labels_beyond_the_dataset_s_classes_are_refused(tmp_path):
     write_idx_split(folder, "t10k", images, np.array([0, 9, 26], np.uint8), gz=False)
     with pytest.raises(EbganError, match="holds label 26 but mnist has 10 classes"):
         load_images("mnist", split="test", data_root=tmp_path, download=False)
+
+
+def test_a_sampler_state_of_another_dataset_size_is_refused():
+    """A folder that lost images since the checkpoint: its saved order points past the data."""
+    sampler = EpochBatches(torch.arange(16, dtype=torch.float32).view(16, 1), batch_size=4, seed=0)
+    sampler.next()
+    state = sampler.state_dict()
+    for n in (6, 20):
+        with pytest.raises(EbganError, match=f"covers 16 samples but the training data now has {n}"):
+            EpochBatches(torch.zeros(n, 1), batch_size=4, seed=0).load_state_dict(state)
