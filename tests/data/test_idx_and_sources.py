@@ -232,3 +232,18 @@ def test_a_sampler_state_of_another_dataset_size_is_refused():
     for n in (6, 20):
         with pytest.raises(EbganError, match=f"covers 16 samples but the training data now has {n}"):
             EpochBatches(torch.zeros(n, 1), batch_size=4, seed=0).load_state_dict(state)
+
+
+def test_an_image_folder_follows_linked_class_folders_once_and_skips_folders_named_like_images(tmp_path):
+    from PIL import Image
+
+    elsewhere, root = tmp_path / "elsewhere" / "cats", tmp_path / "ds"
+    for folder, n in ((elsewhere, 3), (root / "dogs", 2)):
+        folder.mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (8, 8), 10 * i).save(folder / f"{i}.png")
+    (root / "cats").symlink_to(elsewhere)  # a class folder linked in, as datasets are often assembled
+    (root / "dogs" / "loop").symlink_to(root)  # a link back up the tree: walked once, not forever
+    (root / "dogs" / "x.png").mkdir()  # a folder, not an image
+    data = load_images(f"folder:{root}", image_size=8, channels=1)
+    assert data.labels.tolist() == [0, 0, 0, 1, 1] and data.num_classes == 2

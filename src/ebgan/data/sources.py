@@ -150,6 +150,22 @@ def load_idx_dataset(name: str, split: str = "train", data_root=None, download: 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files under ``folder`` at any depth (extensions in any case), sorted. Sub-folders that
+    are symbolic links are followed, each real folder once (``Path.rglob`` skips them: a dataset of linked
+    class folders would silently lose them); a folder named like an image is not a file."""
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link back up the tree, or a second link to one folder
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()  # which of two links to one folder is walked does not depend on the file system
+        found += [Path(dirpath, f) for f in filenames if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
+
+
 def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
     """One image file as uint8 (C, H, W): 1 (grey) or 3 (RGB) channels; None keeps grey files grey.
 
@@ -186,7 +202,7 @@ def load_image_folder(path: str | Path, channels: int) -> ImageData:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise EbganError(f"image folder {root} does not exist; pass an existing folder as --dataset folder:PATH")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = image_files(root)
     if not files:
         raise EbganError(f"no images (png, jpg, bmp, gif, webp) found under {root}")
     class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
