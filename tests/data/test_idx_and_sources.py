@@ -247,3 +247,10 @@ def test_an_image_folder_follows_linked_class_folders_once_and_skips_folders_nam
     (root / "dogs" / "x.png").mkdir()  # a folder, not an image
     data = load_images(f"folder:{root}", image_size=8, channels=1)
     assert data.labels.tolist() == [0, 0, 0, 1, 1] and data.num_classes == 2
+
+
+def test_an_idx_file_of_no_images_is_named(tmp_path):
+    """Not the trainer's 'batch_size 64 exceeds the 0 training samples; use --batch-size 0 or less'."""
+    write_idx_split(tmp_path / "mnist", "t10k", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(EbganError, match="t10k-images-idx3-ubyte.gz holds no images"):
+        load_images("mnist", split="test", data_root=tmp_path, download=False)

@@ -133,6 +133,8 @@ def load_idx_dataset(name: str, split: str = "train", data_root=None, download: 
     if spec.native_size is not None and images.shape[1:] != tuple(spec.native_size):
         h, w = spec.native_size
         raise EbganError(f"{images_path}: images are {images.shape[1:]}, expected {h}x{w} for {name}")
+    if images.shape[0] == 0:
+        raise EbganError(f"{images_path} holds no images (its header says 0); re-download it")
     if images.shape[0] != labels.shape[0]:
         raise EbganError(
             f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels; "
