@@ -254,3 +254,19 @@ def test_an_idx_file_of_no_images_is_named(tmp_path):
     write_idx_split(tmp_path / "mnist", "t10k", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
     with pytest.raises(EbganError, match="t10k-images-idx3-ubyte.gz holds no images"):
         load_images("mnist", split="test", data_root=tmp_path, download=False)
+
+
+def test_a_photo_s_exif_orientation_is_applied(tmp_path):
+    """A phone photo is stored sideways with an EXIF tag saying how to turn it; viewers show it turned."""
+    from PIL import Image
+
+    from ebgan.data.sources import read_image
+
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:, :20] = 255  # 20 rows x 40 columns, left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation 6: rotate 90 degrees clockwise to display
+    Image.fromarray(stored).save(tmp_path / "phone.png", exif=exif.tobytes())
+    shown = read_image(tmp_path / "phone.png")
+    assert shown.shape == (1, 40, 20)  # portrait, as displayed
+    assert shown[0].tolist() == np.rot90(stored, k=-1).tolist()  # the white half now on top

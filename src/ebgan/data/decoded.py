@@ -28,7 +28,7 @@ import torch
 
 from ebgan.errors import EbganError
 
-CACHE_FORMAT = "ebgan-decoded-v1"  # part of every key: a new layout never reads an old file
+CACHE_FORMAT = "ebgan-decoded-v2"  # part of every key: a new layout never reads an old file (v2: EXIF orientation)
 
 
 def cache_key(kind: str, root: Path, entries: Sequence[tuple[str, int, int]], size: int, crop, channels: int) -> str:

@@ -175,13 +175,14 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
     """
     import warnings
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                im = _upright(im, ImageOps)
                 if im.mode == "I" or im.mode.startswith("I;16"):  # 16-bit grey: convert("L") would clip at 255
                     im = Image.fromarray(np.round(np.asarray(im, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8))
                 if channels is None:
@@ -194,6 +195,15 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:  # Pillow raises all of these
         raise EbganError(f"cannot decode {path}: {e}; is it an image?") from e
     return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(2, 0, 1)
+
+
+def _upright(im, image_ops):
+    """The image as viewers show it: a camera's EXIF orientation applied (a phone photo is stored
+    sideways with a tag saying so). A malformed tag leaves the pixels as stored."""
+    try:
+        return image_ops.exif_transpose(im)
+    except Exception:  # broken EXIF blocks: Pillow raises several types; the pixels themselves are fine
+        return im
 
 
 def load_image_folder(path: str | Path, channels: int) -> ImageData:
