@@ -86,9 +86,7 @@ class Distributed:
         backend = BACKENDS.get(device.type)
         if backend is None:
             raise EbganError(f"distributed training runs on cpu or cuda, not {device.type}; use --device cpu or cuda")
-        # A rank evaluating (--eval-every, rank 0 only) keeps the others waiting at the next collective.
-        timeout = datetime.timedelta(minutes=int(os.environ.get("EBGAN_DIST_TIMEOUT_MIN", "60")))
-        torch.distributed.init_process_group(backend, timeout=timeout)
+        torch.distributed.init_process_group(backend, timeout=collective_timeout())
         self._control = torch.distributed.new_group(backend="gloo") if backend != "gloo" else None
 
     def close(self) -> None:
@@ -197,6 +195,22 @@ class Distributed:
 
         ids = [device.index] if device.type == "cuda" else None
         return DDP(module, device_ids=ids, forward_sync_buffers=False)
+
+
+def collective_timeout() -> datetime.timedelta:
+    """How long a rank waits at a collective: EBGAN_DIST_TIMEOUT_MIN minutes (default 60). A rank
+    evaluating (--eval-every, rank 0 only) keeps the others waiting at the next collective."""
+    raw = os.environ.get("EBGAN_DIST_TIMEOUT_MIN", "60")
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = float("nan")
+    if not (0 < minutes < 1e6):  # also NaN and inf, which timedelta refuses with an internal error
+        raise EbganError(
+            f"EBGAN_DIST_TIMEOUT_MIN must be a positive number of minutes, got {raw!r}; "
+            "set it to e.g. 120, or unset it for the default 60"
+        )
+    return datetime.timedelta(minutes=minutes)
 
 
 def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:

@@ -178,3 +178,95 @@ def test_host_resident_images_give_the_same_batches_on_the_training_device():
     for _ in range(12):  # across an epoch boundary
         a, b = on_device.next(), host.next()
         assert torch.equal(a, b) and b.device == torch.device("cpu")
+
+
+def test_a_16_bit_grey_png_keeps_its_tones(tmp_path):
+    """16-bit PNGs open in Pillow as mode I;16, whose convert("L") clips every value above 255 to white."""
+    from PIL import Image
+
+    from ebgan.data.sources import read_image
+
+    levels = np.array([[0, 10, 128, 255]], dtype=np.uint16)
+    Image.fromarray(levels * 257).save(tmp_path / "deep.png")  # 8-bit level k is 16-bit k * 257
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    assert read_image(tmp_path / "deep.png").tolist() == [levels.tolist()]
+    assert read_image(tmp_path / "deep.png", channels=3).tolist() == [levels.tolist()] * 3
+
+
+def test_gzip_is_told_by_content_not_by_name(tmp_path):
+    images, labels = write_split(tmp_path / "src", "t10k", 4)
+    raw, zipped = tmp_path / "a" / "mnist", tmp_path / "b" / "mnist"
+    raw.mkdir(parents=True)
+    zipped.mkdir(parents=True)
+    for kind in ("images-idx3", "labels-idx1"):
+        content = gzip.decompress((tmp_path / "src" / f"t10k-{kind}-ubyte.gz").read_bytes())
+        (raw / f"t10k-{kind}-ubyte.gz").write_bytes(content)  # named .gz, stored raw
+        (zipped / f"t10k-{kind}-ubyte").write_bytes(gzip.compress(content))  # gzipped, named raw
+    for root in (tmp_path / "a", tmp_path / "b"):
+        data = load_images("mnist", split="test", data_root=root, image_size=28, download=False)
+        assert np.array_equal(data.images[:, 0].numpy(), images) and data.labels.tolist() == labels.tolist()
+
+
+def test_a_damaged_gzip_stream_is_a_one_line_error(tmp_path):
+    payload = bytearray(gzip.compress(idx_bytes(np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28) // 7)))
+    payload[30] ^= 0xFF  # inside the deflate stream
+    (tmp_path / "x.gz").write_bytes(bytes(payload))
+    with pytest.raises(EbganError, match="cannot read .*x.gz"):
+        read_idx(tmp_path / "x.gz", 3)
+
+
+def test_labels_beyond_the_dataset_s_classes_are_refused(tmp_path):
+    """EMNIST letters (labels 1-26) in an mnist folder: refused at load, not an IndexError in the classifier."""
+    folder = tmp_path / "mnist"
+    images = np.zeros((3, 28, 28), np.uint8)
+    write_idx_split(folder, "t10k", images, np.array([0, 9, 26], np.uint8), gz=False)
+    with pytest.raises(EbganError, match="holds label 26 but mnist has 10 classes"):
+        load_images("mnist", split="test", data_root=tmp_path, download=False)
+
+
+def test_a_sampler_state_of_another_dataset_size_is_refused():
+    """A folder that lost images since the checkpoint: its saved order points past the data."""
+    sampler = EpochBatches(torch.arange(16, dtype=torch.float32).view(16, 1), batch_size=4, seed=0)
+    sampler.next()
+    state = sampler.state_dict()
+    for n in (6, 20):
+        with pytest.raises(EbganError, match=f"covers 16 samples but the training data now has {n}"):
+            EpochBatches(torch.zeros(n, 1), batch_size=4, seed=0).load_state_dict(state)
+
+
+def test_an_image_folder_follows_linked_class_folders_once_and_skips_folders_named_like_images(tmp_path):
+    from PIL import Image
+
+    elsewhere, root = tmp_path / "elsewhere" / "cats", tmp_path / "ds"
+    for folder, n in ((elsewhere, 3), (root / "dogs", 2)):
+        folder.mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (8, 8), 10 * i).save(folder / f"{i}.png")
+    (root / "cats").symlink_to(elsewhere)  # a class folder linked in, as datasets are often assembled
+    (root / "dogs" / "loop").symlink_to(root)  # a link back up the tree: walked once, not forever
+    (root / "dogs" / "x.png").mkdir()  # a folder, not an image
+    data = load_images(f"folder:{root}", image_size=8, channels=1)
+    assert data.labels.tolist() == [0, 0, 0, 1, 1] and data.num_classes == 2
+
+
+def test_an_idx_file_of_no_images_is_named(tmp_path):
+    """Not the trainer's 'batch_size 64 exceeds the 0 training samples; use --batch-size 0 or less'."""
+    write_idx_split(tmp_path / "mnist", "t10k", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(EbganError, match="t10k-images-idx3-ubyte.gz holds no images"):
+        load_images("mnist", split="test", data_root=tmp_path, download=False)
+
+
+def test_a_photo_s_exif_orientation_is_applied(tmp_path):
+    """A phone photo is stored sideways with an EXIF tag saying how to turn it; viewers show it turned."""
+    from PIL import Image
+
+    from ebgan.data.sources import read_image
+
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:, :20] = 255  # 20 rows x 40 columns, left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation 6: rotate 90 degrees clockwise to display
+    Image.fromarray(stored).save(tmp_path / "phone.png", exif=exif.tobytes())
+    shown = read_image(tmp_path / "phone.png")
+    assert shown.shape == (1, 40, 20)  # portrait, as displayed
+    assert shown[0].tolist() == np.rot90(stored, k=-1).tolist()  # the white half now on top

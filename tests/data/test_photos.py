@@ -203,3 +203,12 @@ def test_a_celeba_run_is_evaluated_by_inception_only(tmp_path, cache, capsys, mo
     assert r["inception"]["available"] and r["real_vs_real"]["n"] == 4
     assert main(argv) == 0
     assert "fid_inception" in capsys.readouterr().out
+
+
+def test_an_image_too_small_for_the_crop_is_named(tmp_path, cache):
+    root = celeba(tmp_path, n=3)
+    small = root / "celeba" / "img_align_celeba" / "000003.jpg"
+    Image.new("RGB", (100, 100)).save(small)  # under CelebA's 108x108 centre crop
+    with pytest.raises(EbganError, match=r"000003\.jpg: cannot crop 108x108 from a 100x100 image"):
+        load_images("celeba", data_root=root, image_size=16)
+    assert not list(cache.glob("*.npy")) and not list(cache.glob(".*tmp"))

@@ -38,6 +38,9 @@ def test_folder_and_toy_families():
     assert (toy.loader, toy.evaluation) == ("toy", "toy-modes")
     with pytest.raises(EbganError, match="unknown toy dataset"):
         dataset_spec("toy:9gaussians")
+    for empty in ("folder:", "folder: "):  # not the working directory's images
+        with pytest.raises(EbganError, match="needs the folder's path after the colon"):
+            dataset_spec(empty)
 
 
 def test_unknown_name_suggests_the_closest_on_one_line():

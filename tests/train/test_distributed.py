@@ -231,3 +231,16 @@ def test_global_batchnorm_outside_a_process_group_is_batchnorm():
     torch.testing.assert_close(g(x), ref(x))
     torch.testing.assert_close(g.running_var, ref.running_var)
     assert isinstance(g, GlobalBatchNorm) and g.weight is bn.weight
+
+
+def test_the_collective_timeout_is_read_from_the_environment_with_a_clear_error(monkeypatch):
+    from ebgan.distributed import collective_timeout
+
+    monkeypatch.delenv("EBGAN_DIST_TIMEOUT_MIN", raising=False)
+    assert collective_timeout().total_seconds() == 3600
+    monkeypatch.setenv("EBGAN_DIST_TIMEOUT_MIN", "1.5")
+    assert collective_timeout().total_seconds() == 90
+    for bad in ("90m", "0", "-5", "inf", "nan", ""):
+        monkeypatch.setenv("EBGAN_DIST_TIMEOUT_MIN", bad)
+        with pytest.raises(EbganError, match=f"must be a positive number of minutes, got {bad!r}"):
+            collective_timeout()

@@ -28,7 +28,7 @@ import torch
 
 from ebgan.errors import EbganError
 
-CACHE_FORMAT = "ebgan-decoded-v1"  # part of every key: a new layout never reads an old file
+CACHE_FORMAT = "ebgan-decoded-v2"  # part of every key: a new layout never reads an old file (v2: EXIF orientation)
 
 
 def cache_key(kind: str, root: Path, entries: Sequence[tuple[str, int, int]], size: int, crop, channels: int) -> str:
@@ -106,7 +106,10 @@ def _build(path: Path, shape, names, read, size: int, crop, kind: str, root: Pat
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         for i, name in enumerate(tqdm(names, desc=f"decoding {kind} once ({root})", unit="img", mininterval=2)):
             image = read(name)
-            out[i] = crop_resize(image, size, crop).numpy()
+            try:
+                out[i] = crop_resize(image, size, crop).numpy()
+            except EbganError as e:  # too small for the crop: name it, as a file that cannot be decoded is
+                raise EbganError(f"{root / name}: {e}; remove it or replace it with a full-size image") from e
         out.flush()
         del out
         os.replace(tmp, path)  # atomic: the cache holds a whole file or none

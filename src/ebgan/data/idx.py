@@ -6,6 +6,7 @@ Format: big-endian magic (0x00 0x00 dtype ndim), ndim uint32 sizes, then the dat
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +14,17 @@ import numpy as np
 from ebgan.errors import EbganError
 
 _UBYTE = 0x08
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_idx(path: str | Path, expect_ndim: int) -> np.ndarray:
     """Read an IDX file of unsigned bytes and check its header against its size."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:  # truncated gzip raises EOFError
+        raw = path.read_bytes()
+        if raw[:2] == _GZIP_MAGIC:  # by content, not name: a saved download may have lost or kept ".gz" wrongly
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:  # truncated gzip: EOFError; damaged: zlib.error
         raise EbganError(f"cannot read {path}: {e}; re-download or re-copy the file") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise EbganError(f"{path} is not an IDX file (bad magic number); is it the right file?")

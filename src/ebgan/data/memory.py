@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ebgan.data.sources import to_unit_range
+from ebgan.errors import EbganError
 
 DEVICE_SHARE = 0.5  # the dataset goes on the GPU when it takes at most this share of its free memory
 
@@ -102,6 +103,13 @@ class EpochBatches:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        saved, now = state["order"].shape[0], self.images.shape[0]
+        if saved != now:  # its indices would point past the data, or skip the new images
+            raise EbganError(
+                f"the checkpoint's data order covers {saved} samples but the training data now has {now}: "
+                "the dataset changed since the run started (images added or removed?); restore it, "
+                "or start a new run with --out"
+            )
         self.generator.set_state(state["generator"])
         self.epoch = state["epoch"]
         self.position = state["position"]

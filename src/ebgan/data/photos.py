@@ -31,9 +31,9 @@ def _first_dir(candidates: list[Path]) -> Path | None:
 
 
 def _image_names(folder: Path) -> list[str]:
-    from ebgan.data.sources import IMAGE_EXTENSIONS
+    from ebgan.data.sources import image_files
 
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(p.relative_to(folder).as_posix() for p in image_files(folder))
 
 
 def _folder_source(folder: Path, channels: int):

@@ -118,6 +118,8 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name.startswith("folder:"):
+        if not name[len("folder:") :].strip():  # Path("") is the working directory: never what was meant
+            raise EbganError("--dataset folder: needs the folder's path after the colon, e.g. folder:~/photos")
         return DatasetSpec(
             name="folder", loader="folder", channels=None, native_size=None, evaluation="none", idx_files=()
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ebgan.data.sources import IMAGE_EXTENSIONS, read_image
+from ebgan.data.sources import IMAGE_EXTENSIONS, image_files, read_image
 from ebgan.errors import EbganError
 
 
@@ -42,11 +42,6 @@ def read_npz(path: Path) -> torch.Tensor:
     if arr.shape[1] not in (1, 3) and arr.shape[3] in (1, 3):  # channels-last arrays
         arr = arr.transpose(0, 3, 1, 2)
     return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def image_files(folder: Path) -> list[Path]:
-    """The image files under ``folder`` (recursively, any extension case), sorted."""
-    return sorted(f for f in Path(folder).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def read_sample_images(path: str | Path) -> torch.Tensor:

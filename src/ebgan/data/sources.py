@@ -133,16 +133,39 @@ def load_idx_dataset(name: str, split: str = "train", data_root=None, download: 
     if spec.native_size is not None and images.shape[1:] != tuple(spec.native_size):
         h, w = spec.native_size
         raise EbganError(f"{images_path}: images are {images.shape[1:]}, expected {h}x{w} for {name}")
+    if images.shape[0] == 0:
+        raise EbganError(f"{images_path} holds no images (its header says 0); re-download it")
     if images.shape[0] != labels.shape[0]:
         raise EbganError(
             f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels; "
             "the two files are from different sets"
+        )
+    if spec.num_classes and labels.size and int(labels.max()) >= spec.num_classes:
+        raise EbganError(
+            f"{labels_path} holds label {int(labels.max())} but {name} has {spec.num_classes} classes "
+            f"(0-{spec.num_classes - 1}); the labels file is from another dataset"
         )
     tensor = torch.from_numpy(images.copy()).unsqueeze(1)
     return ImageData(tensor, torch.from_numpy(labels.astype(np.int64)), name, spec.num_classes)
 
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files under ``folder`` at any depth (extensions in any case), sorted. Sub-folders that
+    are symbolic links are followed, each real folder once (``Path.rglob`` skips them: a dataset of linked
+    class folders would silently lose them); a folder named like an image is not a file."""
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link back up the tree, or a second link to one folder
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()  # which of two links to one folder is walked does not depend on the file system
+        found += [Path(dirpath, f) for f in filenames if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
 
 
 def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
@@ -152,15 +175,18 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
     """
     import warnings
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                im = _upright(im, ImageOps)
+                if im.mode == "I" or im.mode.startswith("I;16"):  # 16-bit grey: convert("L") would clip at 255
+                    im = Image.fromarray(np.round(np.asarray(im, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8))
                 if channels is None:
-                    channels = 1 if im.mode in ("L", "I", "I;16", "1") else 3
+                    channels = 1 if im.mode in ("L", "LA", "1") else 3
                 array = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise EbganError(
@@ -171,6 +197,15 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
     return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(2, 0, 1)
 
 
+def _upright(im, image_ops):
+    """The image as viewers show it: a camera's EXIF orientation applied (a phone photo is stored
+    sideways with a tag saying so). A malformed tag leaves the pixels as stored."""
+    try:
+        return image_ops.exif_transpose(im)
+    except Exception:  # broken EXIF blocks: Pillow raises several types; the pixels themselves are fine
+        return im
+
+
 def load_image_folder(path: str | Path, channels: int) -> ImageData:
     """Any folder of images, optionally one sub-folder per class (torchvision ImageFolder layout).
 
@@ -179,7 +214,7 @@ def load_image_folder(path: str | Path, channels: int) -> ImageData:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise EbganError(f"image folder {root} does not exist; pass an existing folder as --dataset folder:PATH")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = image_files(root)
     if not files:
         raise EbganError(f"no images (png, jpg, bmp, gif, webp) found under {root}")
     class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
