@@ -212,3 +212,58 @@ def test_an_image_too_small_for_the_crop_is_named(tmp_path, cache):
     with pytest.raises(EbganError, match=r"000003\.jpg: cannot crop 108x108 from a 100x100 image"):
         load_images("celeba", data_root=root, image_size=16)
     assert not list(cache.glob("*.npy")) and not list(cache.glob(".*tmp"))
+
+
+def test_a_resized_folder_is_decoded_once_into_the_cache_with_its_class_labels(tmp_path, cache, monkeypatch):
+    """folder: with --fit resize (ImageNet's layout: one sub-folder per class, photos of mixed
+    sizes) is cropped to each image's largest centred square and resized once, into the cache,
+    not held at full resolution in memory. Labels number the sorted class folders."""
+    root = tmp_path / "train"
+    # a wide and a tall image whose centred square is one colour (the centre 40x40 of 60x40 / 40x60)
+    face(root / "n02" / "a.png", w=60, h=40, inner=40)
+    face(root / "n01" / "b.png", w=40, h=60, inner=40)
+    face(root / "n01" / "c.png", w=40, h=40, inner=40)
+    data = load_images(f"folder:{root}", image_size=16, fit="resize")
+    assert data.images.shape == (3, 3, 16, 16) and data.images.dtype == torch.uint8
+    assert torch.equal(data.images, torch.tensor(CENTRE, dtype=torch.uint8).view(1, 3, 1, 1).expand(3, 3, 16, 16))
+    # files sorted by path: n01/b, n01/c, n02/a -> classes n01 = 0, n02 = 1
+    assert data.labels.tolist() == [0, 0, 1] and data.num_classes == 2
+    [built] = list(cache.glob("folder-*.npy"))
+    assert np.load(built, mmap_mode="r").shape == (3, 3, 16, 16)
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded again")
+
+    with monkeypatch.context() as m:
+        m.setattr(decoded, "_build", no_decoding)
+        again = load_images(f"folder:{root}", image_size=16, fit="resize")
+    assert torch.equal(again.images, data.images)
+
+
+def test_a_small_image_in_a_resized_folder_is_enlarged_and_named(tmp_path, cache, capsys):
+    """An image needing more than 2x enlargement is said by name (ImageNet has a few: refusing
+    would block the whole set), and its pixels are still the image's, resized."""
+    root = tmp_path / "imgs"
+    face(root / "big.png", w=40, h=40, inner=40)
+    face(root / "tiny.png", w=6, h=6, inner=6)
+    data = load_images(f"folder:{root}", image_size=16, fit="resize")
+    out = capsys.readouterr().out
+    assert "1 image(s)" in out and "tiny.png" in out and "big.png" not in out
+    assert torch.equal(data.images[1], torch.tensor(CENTRE, dtype=torch.uint8).view(3, 1, 1).expand(3, 16, 16))
+    assert data.labels.tolist() == [-1, -1] and data.num_classes == 0
+
+
+def test_a_padded_folder_still_loads_in_memory(tmp_path, cache):
+    root = tmp_path / "imgs"
+    face(root / "a.png", w=8, h=8, inner=8)
+    data = load_images(f"folder:{root}", image_size=16, fit="pad")
+    assert data.images.shape == (1, 3, 16, 16) and not cache.exists()
+    assert data.images[:, :, 0, 0].tolist() == [[0, 0, 0]]  # padding: background 0, not resized
+
+
+def test_a_missing_or_empty_resized_folder_is_refused(tmp_path, cache):
+    with pytest.raises(EbganError, match="does not exist"):
+        load_images(f"folder:{tmp_path / 'nope'}", image_size=16, fit="resize")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EbganError, match="no images"):
+        load_images(f"folder:{tmp_path / 'empty'}", image_size=16, fit="resize")

@@ -66,6 +66,18 @@ def energy_frames_hook(cfg: Config, every: int):
     return EnergyFrames(every)
 
 
+def _check_networks_take_the_images(cfg: Config) -> None:
+    from ebgan.data.toy import is_toy
+    from ebgan.nets import check_buildable
+    from ebgan.objectives import build_objective
+
+    if is_toy(cfg.dataset):
+        return
+    shape = (cfg.channels or 3, cfg.image_size, cfg.image_size)  # what load_training_data will give
+    kind = build_objective(cfg).discriminator_kind
+    check_buildable(cfg.model, kind, cfg.latent_dim, shape, cfg.model_args, cfg.latent)
+
+
 def run(args) -> int:
     from ebgan.data import load_training_data
     from ebgan.train import Trainer
@@ -86,6 +98,7 @@ def run(args) -> int:
         from ebgan.metrics.hook import EvalHook
 
         hooks.append(EvalHook(cfg, folder))
+    _check_networks_take_the_images(cfg)  # before decoding a dataset, which can take hours at scale
     data = load_training_data(cfg)  # before creating the folder: a missing dataset writes nothing
     trainer = Trainer(cfg, data, run_dir=folder, resume=bool(args.resume))
     for hook in hooks:

@@ -1,4 +1,5 @@
-"""CelebA and LSUN: where their files are, how they are cropped, and their decoded cache.
+"""CelebA, LSUN and large image folders: where their files are, how they are cropped, and their
+decoded cache.
 
 - ``celeba``: torchvision's layout, ``<root>/celeba/img_align_celeba/*.jpg`` (the aligned
   178x218 faces; ``<root>/img_align_celeba`` also works). Crop: the centre 108x108 square,
@@ -9,8 +10,14 @@
   package (its values are encoded images; torchvision's own LSUN class is not used: it caches its
   keys with pickle). Crop: the largest centred square, then resized.
 
-Both are unlabelled and have no splits (they load whole), and both are decoded once into
-``ebgan.data.decoded``'s cache.
+- ``folder:PATH`` with ``--fit resize`` (ImageNet's ``train/`` is one): any depth, one
+  sub-folder per class giving the labels. Crop: the largest centred square, then resized. A
+  folder of photos at full resolution would not fit in memory (ImageNet: over 100 GB decoded),
+  so it is decoded straight to the run's size, once. ``--fit pad`` folders (small images padded)
+  load in memory instead (``ebgan.data.sources.load_image_folder``).
+
+CelebA and LSUN are unlabelled; none of the three has splits (they load whole). All are decoded
+once into ``ebgan.data.decoded``'s cache.
 """
 
 from __future__ import annotations
@@ -64,6 +71,40 @@ def load_celeba(roots: list[Path], size: int, channels: int, cache: Path) -> tor
     assert folder is not None
     stat, read = _folder_source(folder, channels)
     return decoded_images("celeba", folder, names, stat, read, size, CELEBA_CROP, channels, cache)
+
+
+def load_folder(folder: Path, size: int, channels: int, cache: Path) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(images, labels, number of classes) of an image folder, decoded to ``size`` once. Labels number the
+    sub-folders holding images, sorted (as ``load_image_folder`` and torchvision's ImageFolder do);
+    images directly in ``folder`` get -1."""
+    from ebgan.data.sources import MAX_UPSCALE
+
+    if not folder.is_dir():
+        raise EbganError(f"image folder {folder} does not exist; pass an existing folder as --dataset folder:PATH")
+    names = _image_names(folder)
+    if not names:
+        raise EbganError(f"no images (png, jpg, bmp, gif, webp) found under {folder}")
+    stat, read = _folder_source(folder, channels)
+    blown_up: list[str] = []
+
+    def read_noting_small(name: str) -> torch.Tensor:
+        image = read(name)
+        if min(image.shape[1:]) * MAX_UPSCALE < size:
+            blown_up.append(name)
+        return image
+
+    images = decoded_images("folder", folder, names, stat, read_noting_small, size, None, channels, cache)
+    if blown_up:  # only known when decoding: a handful in a big set is normal (ImageNet has some), so say it
+        print(
+            f"ebgan: {len(blown_up)} image(s) of {folder} are less than {size / MAX_UPSCALE:g} pixels on their short "
+            f"side and were enlarged more than {MAX_UPSCALE:g}x to {size}x{size} (e.g. {', '.join(blown_up[:3])}); "
+            "remove them from the folder if that is not wanted"
+        )
+    top = [n.rsplit("/", 1)[0] if "/" in n else None for n in names]
+    classes = sorted({t for t in top if t is not None})
+    index = {c: i for i, c in enumerate(classes)}
+    labels = torch.tensor([index[t] if t is not None else -1 for t in top], dtype=torch.long)
+    return images, labels, len(classes)
 
 
 def load_lsun(category: str, roots: list[Path], size: int, channels: int, cache: Path) -> torch.Tensor:

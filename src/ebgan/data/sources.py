@@ -209,7 +209,9 @@ def _upright(im, image_ops):
 def load_image_folder(path: str | Path, channels: int) -> ImageData:
     """Any folder of images, optionally one sub-folder per class (torchvision ImageFolder layout).
 
-    Decoded once, here; images must share a size after ``fit_images`` (the caller's job).
+    Decoded once, here, in memory: ``load_images`` uses this for ``--fit pad`` (small images);
+    ``--fit resize`` folders, which may be photos at full resolution, go through the decoded cache
+    (``ebgan.data.photos.load_folder``). Images must share a size after ``fit_images`` (the caller's job).
     """
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -305,6 +307,12 @@ def load_images(
         if part is not None:
             images, labels = images[part], labels[part]
         data = ImageData(images, labels, name, spec.num_classes)
+    elif spec.loader == "folder" and fit == "resize":  # decoded to the run's size once, into the cache
+        from ebgan.data import photos
+
+        root = Path(name[len("folder:") :]).expanduser()
+        images, labels, num_classes = photos.load_folder(root, image_size, channels or 3, cache_dir())
+        return ImageData(images, labels, f"folder:{root}", num_classes)
     elif spec.loader == "folder":
         data = load_image_folder(name[len("folder:") :], channels or 3)
     elif spec.loader in ("celeba", "lsun"):  # decoded, cropped and resized once, into a cache on disk

@@ -111,6 +111,14 @@ def build_discriminator(model: str, kind: str, image_shape, model_args: dict | N
         return cls(tuple(image_shape), **args)
 
 
+def check_buildable(model: str, kind: str, latent_dim: int, image_shape, model_args=None, latent="normal") -> None:
+    """Build G and D on the meta device (no memory, no RNG): a family that cannot take the run's
+    image shape or options says so before a dataset is decoded, which can take hours at scale."""
+    with torch.device("meta"):
+        build_generator(model, latent_dim, image_shape, model_args, latent)
+        build_discriminator(model, kind, image_shape, model_args)
+
+
 @contextlib.contextmanager
 def _as_user_error(model: str):
     """A family refuses shapes or options it cannot build with ValueError: a user's mistake."""
