@@ -267,3 +267,22 @@ def test_a_missing_or_empty_resized_folder_is_refused(tmp_path, cache):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EbganError, match="no images"):
         load_images(f"folder:{tmp_path / 'empty'}", image_size=16, fit="resize")
+
+
+def test_a_killed_build_s_partial_file_is_removed_by_the_next_build(tmp_path, cache):
+    """A build killed mid-way leaves .<name>.<pid>.tmp; the next build of that file deletes it when
+    its process is gone, and keeps one whose process still runs (another rank decoding)."""
+    import subprocess
+    import sys
+
+    root = celeba(tmp_path, n=2)
+    load_images("celeba", data_root=root, image_size=16)
+    [built] = list(cache.glob("*.npy"))
+    built.unlink()  # the next load builds again
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = cache / f".{built.name}.{int(dead.stdout)}.tmp"
+    live = cache / f".{built.name}.{os.getppid()}.tmp"
+    orphan.write_bytes(b"partial")
+    live.write_bytes(b"partial")
+    load_images("celeba", data_root=root, image_size=16)
+    assert built.is_file() and not orphan.exists() and live.exists()

@@ -101,6 +101,7 @@ def _build(path: Path, shape, names, read, size: int, crop, kind: str, root: Pat
         raise EbganError(
             f"cannot create the decoded-image cache {path.parent}: {e.strerror}; set XDG_CACHE_HOME"
         ) from e
+    _remove_orphans(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
@@ -119,3 +120,22 @@ def _build(path: Path, shape, names, read, size: int, crop, kind: str, root: Pat
         ) from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete the partial files of builds of ``path`` that were killed (at LSUN's scale each can be
+    100 GB); a build still running (another rank or process, its pid alive) keeps its own."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
