@@ -286,3 +286,36 @@ def test_a_killed_build_s_partial_file_is_removed_by_the_next_build(tmp_path, ca
     live.write_bytes(b"partial")
     load_images("celeba", data_root=root, image_size=16)
     assert built.is_file() and not orphan.exists() and live.exists()
+
+
+DECODE_ONE_SOURCE = """
+import sys, time
+from pathlib import Path
+import torch
+from ebgan.data.decoded import decoded_images
+
+root, cache, log = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+
+def read(name):
+    with open(log, "a") as f:
+        f.write(name + "\\n")
+    time.sleep(0.2)  # slow enough that the two processes overlap
+    return torch.full((3, 8, 8), 7, dtype=torch.uint8)
+
+images = decoded_images("t", root, ["a", "b", "c"], lambda n: (1, 1), read, 8, None, 3, cache)
+assert images.shape == (3, 3, 8, 8) and int(images.float().mean()) == 7
+"""
+
+
+def test_two_processes_needing_one_cache_decode_it_once(tmp_path):
+    """torchrun starts every rank at once: one decodes, the others wait for its file."""
+    import subprocess
+    import sys
+
+    script, log = tmp_path / "decode.py", tmp_path / "decoded.log"
+    script.write_text(DECODE_ONE_SOURCE)
+    argv = [sys.executable, str(script), str(tmp_path), str(tmp_path / "cache"), str(log)]
+    procs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
+    assert sorted(log.read_text().split()) == ["a", "b", "c"]  # 3 decodes in all, not 3 per process

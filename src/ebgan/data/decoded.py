@@ -11,12 +11,16 @@ root, the size, the crop, the channels and the sorted file list with each file's
 modification time. A changed source therefore gets a new file (the stale one is removed), never
 a silent reuse; a file of the right name but the wrong shape (torn, foreign) is rebuilt.
 
+One process builds a file at a time (``flock`` on ``.<name>.lock``): torchrun's ranks all load
+the data at start, and the others wait for the first's file rather than decode it again each.
+
 An image that cannot be decoded stops the build with an error naming the file: skipping it
 would change the dataset without anyone deciding to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -77,30 +81,66 @@ def decoded_images(
     stem = f"{kind}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}-{size}"
     path = cache / "decoded" / f"{stem}-{key[:20]}.npy"
     shape = (len(names), channels, size, size)
-    if path.is_file():
-        try:
-            array = np.load(path, mmap_mode="c")
-            if array.shape == shape and array.dtype == np.uint8:
-                return torch.from_numpy(array)
-        except (ValueError, OSError, EOFError):
-            pass
-        print(f"ebgan: {path} does not hold {shape} uint8 images (torn or foreign); rebuilding it")
-    _build(path, shape, names, read, size, crop, kind, root)
-    for old in path.parent.glob(f"{stem}-*.npy"):  # the same source at the same size, decoded before a change
-        if old != path:
-            old.unlink(missing_ok=True)
+    found = _mapped(path, shape)
+    if found is not None:
+        return found
+    _make_cache_dir(path.parent)
+    with _build_lock(path):  # one process decodes; torchrun's other ranks (or a second run) wait, then map it
+        found = _mapped(path, shape)
+        if found is not None:
+            return found
+        if path.is_file():
+            print(f"ebgan: {path} does not hold {shape} uint8 images (torn or foreign); rebuilding it")
+        _build(path, shape, names, read, size, crop, kind, root)
+        for old in [*path.parent.glob(f"{stem}-*.npy"), *path.parent.glob(f".{stem}-*.npy.lock")]:
+            if not old.name.endswith((path.name, f"{path.name}.lock")):  # decoded before the source changed
+                old.unlink(missing_ok=True)
     return torch.from_numpy(np.load(path, mmap_mode="c"))
+
+
+def _mapped(path: Path, shape) -> torch.Tensor | None:
+    """The cache file mapped, when it holds the expected images; None when it is absent, torn or foreign."""
+    if not path.is_file():
+        return None
+    try:
+        array = np.load(path, mmap_mode="c")
+    except (ValueError, OSError, EOFError):
+        return None
+    return torch.from_numpy(array) if array.shape == shape and array.dtype == np.uint8 else None
+
+
+def _make_cache_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EbganError(f"cannot create the decoded-image cache {folder}: {e.strerror}; set XDG_CACHE_HOME") from e
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path):
+    """An exclusive lock on ``.<name>.lock`` beside the cache file (flock: released by the kernel if
+    the holder dies, so a killed build never blocks the next one)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock; concurrent builds then each write their own temporary file
+        yield
+        return
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        f = open(lock, "a")  # noqa: SIM115  # closed by the with below; opened here to word its error
+    except OSError as e:
+        raise EbganError(f"cannot write the decoded-image cache {lock}: {e.strerror}; set XDG_CACHE_HOME") from e
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _build(path: Path, shape, names, read, size: int, crop, kind: str, root: Path) -> None:
     from tqdm import tqdm
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise EbganError(
-            f"cannot create the decoded-image cache {path.parent}: {e.strerror}; set XDG_CACHE_HOME"
-        ) from e
     _remove_orphans(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
