@@ -319,3 +319,17 @@ def test_two_processes_needing_one_cache_decode_it_once(tmp_path):
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
     assert sorted(log.read_text().split()) == ["a", "b", "c"]  # 3 decodes in all, not 3 per process
+
+
+def test_grey_and_colour_caches_of_one_source_live_side_by_side(tmp_path, cache, monkeypatch):
+    """Switching --channels between runs must not delete the other variant's cache each time."""
+    root = celeba(tmp_path, n=2, suffix=".png")
+    load_images("celeba", data_root=root, image_size=16, channels=3)
+    load_images("celeba", data_root=root, image_size=16, channels=1)
+    assert len(list(cache.glob("*.npy"))) == 2
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(decoded, "_build", no_decoding)
+    assert load_images("celeba", data_root=root, image_size=16, channels=3).images.shape[1] == 3

@@ -78,7 +78,8 @@ def decoded_images(
     """
     entries = [(n, *stat(n)) for n in names]
     key = cache_key(kind, root.resolve(), entries, size, crop, channels)
-    stem = f"{kind}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}-{size}"
+    # one file per source, size and channels: a change of source replaces it; grey and colour both stay
+    stem = f"{kind}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}-{size}-c{channels}"
     path = cache / "decoded" / f"{stem}-{key[:20]}.npy"
     shape = (len(names), channels, size, size)
     found = _mapped(path, shape)
