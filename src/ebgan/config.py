@@ -226,7 +226,7 @@ class Config:
         _check(c.channels is None or c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
         _check(c.latent in LATENTS, f"latent must be one of {', '.join(LATENTS)}, got {c.latent!r}")
-        _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+        check_seed(c.seed)
         _check(0 <= c.ema_decay < 1, f"ema_decay must be in [0, 1) (0: off), got {c.ema_decay}")
         _check(c.ema_start >= 0, f"ema_start must be >= 0, got {c.ema_start}")
         _check(c.fit in ("pad", "resize"), f"fit must be 'pad' or 'resize', got {c.fit!r}")
@@ -293,6 +293,12 @@ def field_help(key: str) -> str:
 def _did_you_mean(key: str, known) -> str:
     close = difflib.get_close_matches(key, list(known), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_seed(seed: int, name: str = "seed") -> None:
+    """A seed torch and numpy take: not negative (numpy refuses those), below 2^63 (torch's seeds are
+    64-bit, and a run derives a few more from its seed by adding small numbers)."""
+    _check(0 <= seed < 2**63, f"{name} must be >= 0 and below 2^63, got {seed}")
 
 
 def _check(ok: bool, message: str) -> None:

@@ -34,7 +34,12 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Load an exported generator from a run folder or a ``generator.safetensors`` path (eval mode)."""
+    """Load an exported generator from a run folder or a ``generator.safetensors`` path (eval mode).
+    ``device``: a torch.device, or a name as ``--device`` takes it (auto, cpu, cuda, cuda:N)."""
+    from ebgan.train.loop import pick_device  # here: ebgan.train imports this module
+
+    if isinstance(device, str):
+        device = pick_device(device)  # an unknown or absent device is a one-line error
     path = Path(path)
     if not path.exists():
         raise EbganError(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ebgan.config import check_seed
 from ebgan.errors import EbganError
 from ebgan.files import atomic_dir, save_npz, save_png
 
@@ -52,6 +53,7 @@ def run(args) -> int:
 
     if args.n < 1:
         raise EbganError(f"--n must be positive, got {args.n}")
+    check_seed(args.seed, "--seed")
     out = Path(args.out)
     fmt = infer_format(out, args.format)
     from ebgan.metrics.runs import run_info
