@@ -1,4 +1,5 @@
-"""``ebgan sample``: images from a run's exported generator, as .npz, PNG files or one grid."""
+"""``ebgan sample``: images from a run's exported generator, as .npz, PNG files or one grid (a 2-D toy
+run's points: float ``points`` in an .npz, as ``ebgan energy score`` reads them)."""
 
 from __future__ import annotations
 
@@ -59,8 +60,18 @@ def run(args) -> int:
     from ebgan.metrics.runs import run_info
 
     G = load_generator(args.run, device=args.device)
+    kind = run_info(args.run)["generator"]
+    if len(G.image_shape) == 1:  # type: ignore[arg-type]  # a 2-D toy run: points, not images
+        if fmt != "npz":
+            raise EbganError(
+                f"{args.run} is a 2-D toy run: its samples are points, not images; write them to an .npz "
+                "(float 'points', N x 2), e.g. --out points.npz"
+            )
+        points = sample_images(G, args.n, seed=args.seed).numpy()
+        save_npz(out, points=points)
+        print(f"wrote {args.n} points of shape {tuple(points.shape[1:])} to {out} (npz 'points'; {kind} generator)")
+        return 0
     images = to_uint8(sample_images(G, args.n, seed=args.seed)).numpy()
     write_samples(images, out, fmt)
-    kind = run_info(args.run)["generator"]
     print(f"wrote {args.n} samples of shape {tuple(images.shape[1:])} to {out} ({fmt}; {kind} generator)")
     return 0
