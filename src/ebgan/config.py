@@ -321,8 +321,9 @@ def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """The flat values of a preset YAML file, names and types checked."""
+def load_config_file(path: str | Path, check: bool = True) -> dict[str, Any]:
+    """The flat values of a preset YAML file, names and types checked (``check=False``: only that it
+    is a YAML mapping, for reading a few keys of a run's config.yaml)."""
     path = Path(path)
     if not path.is_file():
         raise EbganError(f"config file {path} does not exist")
@@ -332,7 +333,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise EbganError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
     if not isinstance(values, dict):
         raise EbganError(f"{path} must hold a mapping of config keys to values")
-    Config.from_dict(values, str(path))  # names and types, now, with the file named
+    if check:
+        Config.from_dict(values, str(path))  # names and types, now, with the file named
     return values
 
 

@@ -176,6 +176,23 @@ def test_sample_of_a_toy_run_writes_its_points_not_images(tmp_path, capsys):
         assert not (tmp_path / out).exists()
 
 
+def test_resume_of_a_finished_run_exports_its_generator_again(tmp_path, capsys):
+    """What a damaged generator.json's error advises ('ebgan train --resume RUN') repairs it."""
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TOY_TRAIN_ARGS, "--steps", "2", "--ema-decay", "0.5"]) == 0
+    exported = {name: (run / name).read_bytes() for name in ("generator.safetensors", "generator.json")}
+    (run / "generator.json").write_text("[]")
+    assert main(["sample", "--run", str(run), "--out", str(tmp_path / "p.npz")]) == 2
+    assert "export the generator again (ebgan train --resume RUN)" in capsys.readouterr().err
+    (run / "generator.safetensors").unlink()
+    assert main(["sample", "--run", str(run), "--out", str(tmp_path / "p.npz")]) == 2
+    assert f"export it again from the run's checkpoint: ebgan train --resume {run}" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "already at step 2 of 2 (its generator exported again" in capsys.readouterr().out
+    assert {name: (run / name).read_bytes() for name in exported} == exported  # the EMA one, as before
+    assert main(["sample", "--run", str(run), "--out", str(tmp_path / "p.npz")]) == 0
+
+
 def test_sigterm_writes_a_checkpoint_and_resume_finishes(image_folder, tmp_path):
     run = tmp_path / "run"
     cmd = [

@@ -104,8 +104,13 @@ def _train(trainer, cfg: Config, folder: Path, args) -> int:
 
     say = trainer.is_main  # under torchrun, rank 0 speaks and writes
     if trainer.step >= cfg.steps:
-        if say:
-            print(f"{folder} is already at step {trainer.step} of {cfg.steps}; raise --steps to extend it")
+        if say:  # the checkpoint's generator, exported again: the fix for a damaged or deleted export
+            trainer.export()
+            print(
+                f"{folder} is already at step {trainer.step} of {cfg.steps} (its generator exported again "
+                "from the checkpoint); raise --steps to extend it"
+            )
+        trainer.writer.close()
         return 0
     t0 = time.perf_counter()
     try:
