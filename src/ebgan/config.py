@@ -328,10 +328,12 @@ def load_config_file(path: str | Path, check: bool = True) -> dict[str, Any]:
     if not path.is_file():
         raise EbganError(f"config file {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise EbganError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
-    if not isinstance(values, dict):
+    if values is None:  # an empty file (or only comments): no keys
+        values = {}
+    if not isinstance(values, dict):  # a list, or a scalar such as 0 or false
         raise EbganError(f"{path} must hold a mapping of config keys to values")
     if check:
         Config.from_dict(values, str(path))  # names and types, now, with the file named

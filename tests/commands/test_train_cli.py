@@ -176,6 +176,23 @@ def test_sample_of_a_toy_run_writes_its_points_not_images(tmp_path, capsys):
         assert not (tmp_path / out).exists()
 
 
+@pytest.mark.parametrize("damage", ["emptied", "deleted"])
+def test_resume_reads_the_checkpoints_config_when_config_yaml_is_gone(tmp_path, capsys, damage):
+    """An empty config.yaml meant every default (a fashion-mnist run, 'not found'), a missing one a dead end."""
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TOY_TRAIN_ARGS, "--steps", "2"]) == 0
+    saved = (run / "config.yaml").read_text()
+    if damage == "emptied":
+        (run / "config.yaml").write_text("")
+    else:
+        (run / "config.yaml").unlink()
+    assert main(["train", "--resume", str(run), "--steps", "3", "--batch-size", "8"]) == 2
+    assert "batch_size: 16 -> 8" in capsys.readouterr().err  # compared with the run's own config
+    assert main(["train", "--resume", str(run), "--steps", "3"]) == 0
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert (run / "config.yaml").read_text() == saved.replace("steps: 2\n", "steps: 3\n")
+
+
 def test_resume_of_a_finished_run_exports_its_generator_again(tmp_path, capsys):
     """What a damaged generator.json's error advises ('ebgan train --resume RUN') repairs it."""
     run = tmp_path / "run"
