@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -53,7 +54,8 @@ def _fail(message: str, code: int, debug: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done; 2 a mistake in the input (the message names the fix); 1 the environment
-    failed (disk, permissions, memory) or a bug; 128 + N stopped by signal N (checkpoint written)."""
+    failed (disk, permissions, memory) or a bug; 128 + N stopped by signal N (training: checkpoint
+    written; 141: the reader of stdout left, as SIGPIPE would)."""
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ebgan: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout's reader left (ebgan presets NAME | head): stop quietly, as SIGPIPE would
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 128 + 13
     except (OSError, MemoryError) as e:
         return _fail(f"{e.__class__.__name__}: {e}", 1, debug)
     except Exception as e:  # a bug: say so, keep the line short, keep the traceback one flag away
