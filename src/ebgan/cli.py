@@ -71,12 +71,27 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + 13
     except (OSError, MemoryError) as e:
         return _fail(f"{e.__class__.__name__}: {e}", 1, debug)
+    except RuntimeError as e:
+        if not _out_of_memory(e):
+            return _internal(e, debug)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        return _fail(f"out of memory ({first[:200]}); lower --batch-size or the networks' size", 1, debug)
     except Exception as e:  # a bug: say so, keep the line short, keep the traceback one flag away
-        return _fail(
-            f"internal error {e.__class__.__name__}: {e} (a bug; run again with --debug and report the traceback)",
-            1,
-            debug,
-        )
+        return _internal(e, debug)
+
+
+def _internal(e: Exception, debug: bool) -> int:
+    return _fail(
+        f"internal error {e.__class__.__name__}: {e} (a bug; run again with --debug and report the traceback)",
+        1,
+        debug,
+    )
+
+
+def _out_of_memory(e: RuntimeError) -> bool:
+    """torch's allocation failures: torch.OutOfMemoryError (CUDA and others), or the CPU allocator's
+    RuntimeError; an environment's limit, not a bug."""
+    return e.__class__.__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e)
 
 
 if __name__ == "__main__":
