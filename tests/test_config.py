@@ -145,6 +145,20 @@ def test_preset_with_a_bad_type_names_the_file(tmp_path):
         load_config_file(path)
 
 
+@pytest.mark.parametrize("text", ["[]", "0", "false", "''", "- steps: 3"])
+def test_a_config_file_that_is_not_a_mapping_is_refused_even_when_falsy(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(EbganError, match="p.yaml must hold a mapping of config keys to values"):
+        load_config_file(path)
+
+
+def test_an_empty_config_file_has_no_keys(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "comments.yaml").write_text("# nothing set yet\n")
+    assert load_config_file(tmp_path / "empty.yaml") == {} == load_config_file(tmp_path / "comments.yaml")
+
+
 def test_the_model_and_objective_help_name_every_built_in_choice():
     # The help strings are written by hand; this catches a family or objective added without them.
     from ebgan.nets import FAMILIES

@@ -53,6 +53,21 @@ def test_missing_or_diverged_generators_are_refused(exported, tmp_path):
         sample_images(G, 2)
 
 
+@pytest.mark.parametrize(
+    "spec, why",
+    [
+        ("[]", "TypeError: a JSON list, not an object"),
+        ("null", "TypeError: a JSON NoneType, not an object"),
+        ('{"model": "mlp", "model_args": {}, "latent_dim": -1, "image_shape": [1, 8, 8]}', "RuntimeError"),
+    ],
+)
+def test_a_damaged_spec_is_named_not_an_internal_error(exported, spec, why):
+    _, folder = exported
+    (folder / "generator.json").write_text(spec)
+    with pytest.raises(EbganError, match=f"generator.json is damaged or not an ebgan generator spec \\({why}"):
+        load_generator(folder)
+
+
 def test_sample_latent_draws_the_named_distribution():
     gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
     assert torch.equal(sample_latent(4, 3, "normal", gen()), torch.randn(4, 3, generator=gen()))

@@ -249,6 +249,30 @@ CASES = [
         "negative seed", lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--seed", "-1"], 2, "seed must be >= 0"
     ),
     Case(
+        "seed beyond torch's 64 bits",
+        lambda r, t: ["train", "--out", str(t / "new"), *TOY, "--seed", str(2**64)],
+        2,
+        "seed must be >= 0 and below 2^63, got 18446744073709551616",
+    ),
+    Case(
+        "sample with a negative seed",
+        lambda r, t: ["sample", "--run", str(r), "--seed", "-1", "--out", str(t / "new")],
+        2,
+        "--seed must be >= 0 and below 2^63, got -1",
+    ),
+    Case(
+        "eval with a negative seed (numpy refuses it)",
+        lambda r, t: ["eval", "--samples", str(t / "s.npz"), "--dataset", "mnist", "--seed", "-1"],
+        2,
+        "--seed must be >= 0 and below 2^63, got -1",
+    ),
+    Case(
+        "sample on an unknown device",
+        lambda r, t: ["sample", "--run", str(r), "--device", "tpu7", "--out", str(t / "new")],
+        2,
+        "unknown device 'tpu7'",
+    ),
+    Case(
         "energy score with batch size 0",
         lambda r, t: ["energy", "score", "--run", str(r), "--batch-size", "0", str(t / "p.npz")],
         2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -53,7 +54,8 @@ def _fail(message: str, code: int, debug: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done; 2 a mistake in the input (the message names the fix); 1 the environment
-    failed (disk, permissions, memory) or a bug; 128 + N stopped by signal N (checkpoint written)."""
+    failed (disk, permissions, memory) or a bug; 128 + N stopped by signal N (training: checkpoint
+    written; 141: the reader of stdout left, as SIGPIPE would)."""
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
@@ -63,14 +65,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ebgan: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout's reader left (ebgan presets NAME | head): stop quietly, as SIGPIPE would
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 128 + 13
     except (OSError, MemoryError) as e:
         return _fail(f"{e.__class__.__name__}: {e}", 1, debug)
+    except RuntimeError as e:
+        if not _out_of_memory(e):
+            return _internal(e, debug)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        return _fail(f"out of memory ({first[:200]}); lower --batch-size or the networks' size", 1, debug)
     except Exception as e:  # a bug: say so, keep the line short, keep the traceback one flag away
-        return _fail(
-            f"internal error {e.__class__.__name__}: {e} (a bug; run again with --debug and report the traceback)",
-            1,
-            debug,
-        )
+        return _internal(e, debug)
+
+
+def _internal(e: Exception, debug: bool) -> int:
+    return _fail(
+        f"internal error {e.__class__.__name__}: {e} (a bug; run again with --debug and report the traceback)",
+        1,
+        debug,
+    )
+
+
+def _out_of_memory(e: RuntimeError) -> bool:
+    """torch's allocation failures: torch.OutOfMemoryError (CUDA and others), or the CPU allocator's
+    RuntimeError; an environment's limit, not a bug."""
+    return e.__class__.__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e)
 
 
 if __name__ == "__main__":

@@ -226,7 +226,7 @@ class Config:
         _check(c.channels is None or c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
         _check(c.latent_dim >= 1, f"latent_dim must be positive, got {c.latent_dim}")
         _check(c.latent in LATENTS, f"latent must be one of {', '.join(LATENTS)}, got {c.latent!r}")
-        _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+        check_seed(c.seed)
         _check(0 <= c.ema_decay < 1, f"ema_decay must be in [0, 1) (0: off), got {c.ema_decay}")
         _check(c.ema_start >= 0, f"ema_start must be >= 0, got {c.ema_start}")
         _check(c.fit in ("pad", "resize"), f"fit must be 'pad' or 'resize', got {c.fit!r}")
@@ -295,6 +295,12 @@ def _did_you_mean(key: str, known) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def check_seed(seed: int, name: str = "seed") -> None:
+    """A seed torch and numpy take: not negative (numpy refuses those), below 2^63 (torch's seeds are
+    64-bit, and a run derives a few more from its seed by adding small numbers)."""
+    _check(0 <= seed < 2**63, f"{name} must be >= 0 and below 2^63, got {seed}")
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise EbganError(message)
@@ -315,18 +321,22 @@ def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """The flat values of a preset YAML file, names and types checked."""
+def load_config_file(path: str | Path, check: bool = True) -> dict[str, Any]:
+    """The flat values of a preset YAML file, names and types checked (``check=False``: only that it
+    is a YAML mapping, for reading a few keys of a run's config.yaml)."""
     path = Path(path)
     if not path.is_file():
         raise EbganError(f"config file {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise EbganError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
-    if not isinstance(values, dict):
+    if values is None:  # an empty file (or only comments): no keys
+        values = {}
+    if not isinstance(values, dict):  # a list, or a scalar such as 0 or false
         raise EbganError(f"{path} must hold a mapping of config keys to values")
-    Config.from_dict(values, str(path))  # names and types, now, with the file named
+    if check:
+        Config.from_dict(values, str(path))  # names and types, now, with the file named
     return values
 
 

@@ -33,8 +33,33 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
     write_json(folder / SPEC, spec, indent=2)
 
 
+def _damaged(spec_path: Path, e: Exception) -> EbganError:
+    return EbganError(
+        f"{spec_path} is damaged or not an ebgan generator spec ({e.__class__.__name__}: "
+        f"{str(e)[:100]}); export the generator again (ebgan train --resume RUN)"
+    )
+
+
+def read_spec(folder: str | Path) -> dict:
+    """The ``generator.json`` of an exported generator in ``folder``, as a dict; a one-line error when
+    it is not JSON or not an object."""
+    spec_path = Path(folder) / SPEC
+    try:
+        spec = json.loads(spec_path.read_text())
+        if not isinstance(spec, dict):
+            raise TypeError(f"a JSON {type(spec).__name__}, not an object")
+    except (ValueError, TypeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _damaged(spec_path, e) from e
+    return spec
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Load an exported generator from a run folder or a ``generator.safetensors`` path (eval mode)."""
+    """Load an exported generator from a run folder or a ``generator.safetensors`` path (eval mode).
+    ``device``: a torch.device, or a name as ``--device`` takes it (auto, cpu, cuda, cuda:N)."""
+    from ebgan.train.loop import pick_device  # here: ebgan.train imports this module
+
+    if isinstance(device, str):
+        device = pick_device(device)  # an unknown or absent device is a one-line error
     path = Path(path)
     if not path.exists():
         raise EbganError(
@@ -44,17 +69,21 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     weights = path if path.is_file() else folder / WEIGHTS
     spec_path = folder / SPEC
     if not weights.is_file() or not spec_path.is_file():
-        raise EbganError(f"no exported generator in {folder} (expected {WEIGHTS} and {SPEC}); train a run first")
+        from ebgan.train.run_dir import CHECKPOINT  # here: ebgan.train imports this module
+
+        fix = (
+            f"export it again from the run's checkpoint: ebgan train --resume {folder}"
+            if (folder / CHECKPOINT).is_file()
+            else "train a run first"
+        )
+        raise EbganError(f"no exported generator in {folder} (expected {WEIGHTS} and {SPEC}); {fix}")
+    spec = read_spec(folder)
     try:
-        spec = json.loads(spec_path.read_text())
         # exports from before z's distribution was an option all drew z from N(0, I)
         latent = spec.get("latent", "normal")
         G = build_generator(spec["model"], spec["latent_dim"], spec["image_shape"], spec["model_args"], latent)
-    except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
-        raise EbganError(
-            f"{spec_path} is damaged or not an ebgan generator spec ({e.__class__.__name__}: "
-            f"{str(e)[:100]}); export the generator again (ebgan train --resume RUN)"
-        ) from e
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:  # RuntimeError: torch's, e.g. a negative size
+        raise _damaged(spec_path, e) from e
     try:
         G.load_state_dict(load_file(str(weights)))
     except Exception as e:  # safetensors raises its own error types for a damaged file

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from tests.conftest import synthetic_images
+from tests.conftest import TOY_TRAIN_ARGS, synthetic_images
 
 from ebgan.cli import main
 from ebgan.files import save_png
+from ebgan.generator_io import load_generator
 
 FAST = ["--batch-size", "8", "--latent-dim", "8", "--log-every", "1", "--sample-every", "2", "--no-progress"]
 
@@ -154,6 +155,59 @@ def test_sample_formats(image_folder, tmp_path):
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == [f"{i}.png" for i in range(5)]
     assert main(["sample", "--run", str(run), "--n", "16", "--out", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+def test_sample_of_a_toy_run_writes_its_points_not_images(tmp_path, capsys):
+    """A 2-D toy generator's samples are float points (N, 2): as .npz 'points', not [-1, 1] pixels."""
+    run = tmp_path / "toy"
+    assert main(["train", "--out", str(run), *TOY_TRAIN_ARGS, "--steps", "2"]) == 0
+    assert main(["sample", "--run", str(run), "--n", "7", "--seed", "3", "--out", str(tmp_path / "p.npz")]) == 0
+    saved = np.load(tmp_path / "p.npz")
+    assert saved.files == ["points"] and saved["points"].dtype == np.float32
+    G = load_generator(run)
+    z = torch.randn(7, G.latent_dim, generator=torch.Generator().manual_seed(3))  # the run draws z ~ N(0, I)
+    with torch.no_grad():
+        expected = G(z).numpy()
+    assert saved["points"].shape == (7, 2) and np.allclose(saved["points"], expected, atol=1e-6)
+    capsys.readouterr()
+    for out in ("grid.png", "pngs"):
+        assert main(["sample", "--run", str(run), "--out", str(tmp_path / out)]) == 2
+        assert "2-D toy run: its samples are points" in capsys.readouterr().err
+        assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize("damage", ["emptied", "deleted"])
+def test_resume_reads_the_checkpoints_config_when_config_yaml_is_gone(tmp_path, capsys, damage):
+    """An empty config.yaml meant every default (a fashion-mnist run, 'not found'), a missing one a dead end."""
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TOY_TRAIN_ARGS, "--steps", "2"]) == 0
+    saved = (run / "config.yaml").read_text()
+    if damage == "emptied":
+        (run / "config.yaml").write_text("")
+    else:
+        (run / "config.yaml").unlink()
+    assert main(["train", "--resume", str(run), "--steps", "3", "--batch-size", "8"]) == 2
+    assert "batch_size: 16 -> 8" in capsys.readouterr().err  # compared with the run's own config
+    assert main(["train", "--resume", str(run), "--steps", "3"]) == 0
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert (run / "config.yaml").read_text() == saved.replace("steps: 2\n", "steps: 3\n")
+
+
+def test_resume_of_a_finished_run_exports_its_generator_again(tmp_path, capsys):
+    """What a damaged generator.json's error advises ('ebgan train --resume RUN') repairs it."""
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TOY_TRAIN_ARGS, "--steps", "2", "--ema-decay", "0.5"]) == 0
+    exported = {name: (run / name).read_bytes() for name in ("generator.safetensors", "generator.json")}
+    (run / "generator.json").write_text("[]")
+    assert main(["sample", "--run", str(run), "--out", str(tmp_path / "p.npz")]) == 2
+    assert "export the generator again (ebgan train --resume RUN)" in capsys.readouterr().err
+    (run / "generator.safetensors").unlink()
+    assert main(["sample", "--run", str(run), "--out", str(tmp_path / "p.npz")]) == 2
+    assert f"export it again from the run's checkpoint: ebgan train --resume {run}" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "already at step 2 of 2 (its generator exported again" in capsys.readouterr().out
+    assert {name: (run / name).read_bytes() for name in exported} == exported  # the EMA one, as before
+    assert main(["sample", "--run", str(run), "--out", str(tmp_path / "p.npz")]) == 0
 
 
 def test_sigterm_writes_a_checkpoint_and_resume_finishes(image_folder, tmp_path):

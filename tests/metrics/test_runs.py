@@ -132,8 +132,31 @@ def test_run_info_of_a_run_and_of_its_best(tiny, tmp_path):
 
 
 def test_a_folder_without_a_generator_is_named(tmp_path, capsys):
-    assert main(["eval", "--run", str(tmp_path / "nothing")]) == 2
-    assert "no exported generator in" in capsys.readouterr().err
+    assert main(["eval", "--run", str(tmp_path)]) == 2
+    assert f"no exported generator in {tmp_path} " in capsys.readouterr().err
+    assert main(["eval", "--run", str(tmp_path / "nothing")]) == 2  # not its parent folder
+    assert f"{tmp_path / 'nothing'} does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("generator.json", "[]", "generator.json is damaged or not an ebgan generator spec (TypeError: a JSON list"),
+        ("generator.json", "{not json", "generator.json is damaged or not an ebgan generator spec (JSONDecodeError"),
+        ("config.yaml", "dataset: [", "config.yaml is not valid YAML"),
+        ("config.yaml", "- mnist", "config.yaml must hold a mapping"),
+    ],
+)
+def test_a_damaged_run_folder_is_a_one_line_error(tmp_path, capsys, name, text, message):
+    from ebgan.generator_io import export_generator
+    from ebgan.nets import build_generator
+
+    export_generator(build_generator("mlp", 4, (1, 8, 8), SMALL), tmp_path, "mlp", SMALL, extra={"dataset": "mnist"})
+    (tmp_path / "config.yaml").write_text("dataset: mnist\n")
+    (tmp_path / name).write_text(text)
+    assert main(["eval", "--run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "internal error" not in err, err
 
 
 def test_a_misspelt_split_gets_a_suggestion(capsys, tmp_path):

@@ -70,12 +70,31 @@ def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path, capsys):
 def test_a_start_that_died_before_its_first_checkpoint_is_reused_by_out(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
+    (run / ".lock").write_text("12345")  # the first file a start makes
     (run / "config.yaml").write_text("dataset: toy:parabola\n")
     (run / "metrics.jsonl").write_text('{"step": 7, "loss_d": 1.0}\n')
     assert toy(run, "--steps", "1", resume=True) == 2
     assert f"start it again with --out {run}" in capsys.readouterr().err
     assert toy(run, "--steps", "2") == 0
     assert steps_logged(run) == [1, 2]
+
+
+def test_out_never_deletes_files_of_those_names_that_no_run_wrote(tmp_path, capsys):
+    """A folder of the user's own (a preset config.yaml, a samples/ folder) is not a dead start."""
+    folder = tmp_path / "project"
+    (folder / "samples").mkdir(parents=True)
+    (folder / "samples" / "mine.png").write_bytes(b"precious")
+    (folder / "config.yaml").write_text("steps: 3\n")
+    before = snapshot(folder)
+    assert toy(folder, "--steps", "1") == 2
+    err = capsys.readouterr().err
+    assert "holds config.yaml, samples that no ebgan run wrote" in err and "--out" in err
+    assert snapshot(folder) == before and not (folder / ".lock").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("files of other names are not in a run's way")
+    assert toy(other, "--steps", "1") == 0
+    assert (other / "notes.txt").read_text() == "files of other names are not in a run's way"
 
 
 def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path):

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 
+from ebgan.config import check_seed
 from ebgan.data.samples import read_sample_images
 from ebgan.data.splits import SPLITS
 from ebgan.errors import EbganError
@@ -45,6 +46,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ebgan.metrics import evaluate_run_folder, evaluate_samples, evaluator_for, format_result
 
+    check_seed(args.seed, "--seed")
     t0 = time.perf_counter()
     common = dict(seed=args.seed, data_root=args.data_root, inception_weights=args.inception_weights)
     if args.run:

@@ -10,10 +10,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ebgan.config import preset_path, presets
+    from ebgan.config import load_config_file, preset_path, presets
 
     if args.name:
-        print(preset_path(args.name).read_text(), end="")
+        path = preset_path(args.name)
+        load_config_file(path)  # a file given by path: its encoding, YAML, keys and types, in one line
+        print(path.read_text(), end="")
         return 0
     found = presets()
     width = max(map(len, found))

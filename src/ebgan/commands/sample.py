@@ -1,4 +1,5 @@
-"""``ebgan sample``: images from a run's exported generator, as .npz, PNG files or one grid."""
+"""``ebgan sample``: images from a run's exported generator, as .npz, PNG files or one grid (a 2-D toy
+run's points: float ``points`` in an .npz, as ``ebgan energy score`` reads them)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ebgan.config import check_seed
 from ebgan.errors import EbganError
 from ebgan.files import atomic_dir, save_npz, save_png
 
@@ -52,13 +54,24 @@ def run(args) -> int:
 
     if args.n < 1:
         raise EbganError(f"--n must be positive, got {args.n}")
+    check_seed(args.seed, "--seed")
     out = Path(args.out)
     fmt = infer_format(out, args.format)
     from ebgan.metrics.runs import run_info
 
     G = load_generator(args.run, device=args.device)
+    kind = run_info(args.run)["generator"]
+    if len(G.image_shape) == 1:  # type: ignore[arg-type]  # a 2-D toy run: points, not images
+        if fmt != "npz":
+            raise EbganError(
+                f"{args.run} is a 2-D toy run: its samples are points, not images; write them to an .npz "
+                "(float 'points', N x 2), e.g. --out points.npz"
+            )
+        points = sample_images(G, args.n, seed=args.seed).numpy()
+        save_npz(out, points=points)
+        print(f"wrote {args.n} points of shape {tuple(points.shape[1:])} to {out} (npz 'points'; {kind} generator)")
+        return 0
     images = to_uint8(sample_images(G, args.n, seed=args.seed)).numpy()
     write_samples(images, out, fmt)
-    kind = run_info(args.run)["generator"]
     print(f"wrote {args.n} samples of shape {tuple(images.shape[1:])} to {out} ({fmt}; {kind} generator)")
     return 0

@@ -11,7 +11,8 @@ import yaml
 from ebgan.commands.config_args import PRESET_HELP, add_config_flags, config_overrides
 from ebgan.config import Config, config_diff, layered, load_config_file, load_preset
 from ebgan.errors import EbganError
-from ebgan.train.run_dir import CONFIG, check_resumable
+from ebgan.train.checkpoint import load_checkpoint
+from ebgan.train.run_dir import CHECKPOINT, CONFIG, check_resumable
 
 
 def register(sub) -> None:
@@ -40,7 +41,14 @@ def resolve_config(args) -> Config:
     if args.resume:
         check_resumable(Path(args.resume))
         saved_path = Path(args.resume) / CONFIG
-        saved = Config.from_dict(load_config_file(saved_path), str(saved_path), saved=True)
+        values = load_config_file(saved_path) if saved_path.is_file() else {}
+        if not values:  # config.yaml deleted or emptied: the checkpoint holds the run's config too
+            saved_path = Path(args.resume) / CHECKPOINT
+            in_checkpoint = load_checkpoint(saved_path).get("config")
+            if not isinstance(in_checkpoint, dict):
+                raise EbganError(f"{saved_path} holds no config: it is damaged; start a new run with --out")
+            values = in_checkpoint
+        saved = Config.from_dict(values, str(saved_path), saved=True)
         cfg = saved.updated(**overrides).resolve()
         changed = config_diff(saved, cfg)
         if changed:
@@ -117,8 +125,13 @@ def _train(trainer, cfg: Config, folder: Path, args) -> int:
 
     say = trainer.is_main  # under torchrun, rank 0 speaks and writes
     if trainer.step >= cfg.steps:
-        if say:
-            print(f"{folder} is already at step {trainer.step} of {cfg.steps}; raise --steps to extend it")
+        if say:  # the checkpoint's generator, exported again: the fix for a damaged or deleted export
+            trainer.export()
+            print(
+                f"{folder} is already at step {trainer.step} of {cfg.steps} (its generator exported again "
+                "from the checkpoint); raise --steps to extend it"
+            )
+        trainer.writer.close()
         return 0
     t0 = time.perf_counter()
     try:

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 from ebgan.data.registry import dataset_spec
 from ebgan.errors import EbganError
@@ -127,22 +126,25 @@ def run_info(run: str | Path) -> dict:
     Keys: folder, dataset, data_split (None when no config says), data_root, step, and
     selected_on (the --eval-every validation set, for RUN/best).
     """
-    from ebgan.generator_io import SPEC
+    from ebgan.config import load_config_file
+    from ebgan.generator_io import SPEC, read_spec
     from ebgan.metrics.hook import BEST_DIR, BEST_SCORES
     from ebgan.train.run_dir import CONFIG
 
     path = Path(run)
+    if not path.exists():
+        raise EbganError(f"{path} does not exist; pass a run folder written by 'ebgan train' (or RUN/best)")
     folder = path if path.is_dir() else path.parent
     if not (folder / SPEC).is_file():
         raise EbganError(
             f"no exported generator in {folder} (expected {SPEC}); pass a run folder written by "
             "'ebgan train' (or RUN/best)"
         )
-    spec = json.loads((folder / SPEC).read_text())
+    spec = read_spec(folder)
     config_path = folder / CONFIG
     if not config_path.is_file() and folder.name == BEST_DIR:  # RUN/best: the run's config is one folder up
         config_path = folder.parent / CONFIG
-    cfg = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
+    cfg = load_config_file(config_path, check=False) if config_path.is_file() else {}
     best = folder / BEST_SCORES
     selected_on = spec.get("selected_on") or (
         json.loads(best.read_text()).get("selected_on") if best.is_file() else None

@@ -11,14 +11,13 @@ N_SAMPLES = 2500  # VEEGAN's sample count for the 2-D ring and grid
 
 
 def _run_dataset(folder: Path) -> str | None:
-    import yaml
-
+    from ebgan.config import load_config_file
     from ebgan.train.run_dir import CONFIG
 
     path = Path(folder) / CONFIG
     if not path.is_file():
         return None
-    return (yaml.safe_load(path.read_text()) or {}).get("dataset")
+    return load_config_file(path, check=False).get("dataset")
 
 
 def is_toy_run(run: str | Path) -> bool:

@@ -53,6 +53,21 @@ def check_resumable(folder: Path) -> None:
         raise EbganError(f"{folder} has no checkpoint to resume (it {what}); start it again with --out {folder}")
 
 
+def check_not_foreign(folder: Path) -> None:
+    """A fresh start clears ``EARLY_OUTPUTS``: refuse a folder whose files of those names ebgan did not
+    write. A start of ebgan's own always left ``.lock`` (the first file it makes), so without it
+    they are the user's (their own config.yaml or samples/), which must not be deleted."""
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / LOCK).exists() or holds_run(folder):
+        return
+    theirs = [name for name in EARLY_OUTPUTS if (folder / name).exists()]
+    if theirs:
+        raise EbganError(
+            f"{folder} holds {', '.join(theirs)} that no ebgan run wrote (no {LOCK}), and a new run would "
+            "replace them; choose a new or empty folder for --out"
+        )
+
+
 class RunLock:
     """An exclusive OS lock on ``RUN/.lock`` for the life of a run; the kernel releases it when the
     process dies, so a killed run never leaves a stale lock. The file holds the owner's PID."""
@@ -109,6 +124,8 @@ class RunWriter:
             raise EbganError(f"{self.folder} is a file, not a run folder; choose another --out")
         if resume:
             check_resumable(self.folder)
+        else:
+            check_not_foreign(self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -1,0 +1,45 @@
+"""The ``ebgan`` command itself: exit codes and one-line errors common to every command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """``ebgan presets NAME | head -1``: stdout's reader is gone; SIGPIPE's exit, no error line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ebgan", "presets", "demo"], stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (128 + 13, "")
+
+
+def test_running_out_of_memory_is_the_environment_not_a_bug(monkeypatch, capsys):
+    import ebgan.commands.presets as presets_command
+    from ebgan.cli import main
+
+    allocator = (
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+        "you tried to allocate 640000000000 bytes. Error code 12 (Cannot allocate memory)"
+    )
+
+    def fail(message):
+        def run(args):
+            raise RuntimeError(message)
+
+        return run
+
+    monkeypatch.setattr(presets_command, "run", fail(allocator))
+    assert main(["presets"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ebgan: error: out of memory ([enforce fail") and "lower --batch-size" in err
+    assert "a bug" not in err and len(err.splitlines()) == 1
+    monkeypatch.setattr(presets_command, "run", fail("shape mismatch"))  # any other RuntimeError is still a bug
+    assert main(["presets"]) == 1
+    assert "internal error RuntimeError: shape mismatch (a bug;" in capsys.readouterr().err
