@@ -171,3 +171,15 @@ def test_the_model_and_objective_help_name_every_built_in_choice():
     }
     assert set(FAMILIES) <= named["model"], named["model"]
     assert {o.name for o in BUILTIN} <= named["objective"], named["objective"]
+
+
+def test_a_key_given_twice_is_refused_not_last_one_wins(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("steps: 10\nmargin: 5.0\nsteps: 20\n")
+    with pytest.raises(EbganError, match=r"p.yaml is not valid YAML: .*'steps' twice"):
+        load_config_file(path)
+    path.write_text("model_args:\n  width: 8\n  width: 16\n")  # nested mappings too
+    with pytest.raises(EbganError, match="'width' twice"):
+        load_config_file(path)
+    path.write_text("steps: 10\nmodel_args:\n  steps: 3\n")  # one key in two mappings is fine
+    assert load_config_file(path, check=False)["steps"] == 10

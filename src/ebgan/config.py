@@ -321,6 +321,27 @@ def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice in one mapping is an error: PyYAML keeps the last one
+    silently, so a preset edited by appending a key would train on whichever came last."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"found the key {key!r} twice; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text as Python values (safe types only), refusing duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  # a SafeLoader subclass
+
+
 def load_config_file(path: str | Path, check: bool = True) -> dict[str, Any]:
     """The flat values of a preset YAML file, names and types checked (``check=False``: only that it
     is a YAML mapping, for reading a few keys of a run's config.yaml)."""
@@ -328,7 +349,7 @@ def load_config_file(path: str | Path, check: bool = True) -> dict[str, Any]:
     if not path.is_file():
         raise EbganError(f"config file {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text())
+        values = load_yaml(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise EbganError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
     if values is None:  # an empty file (or only comments): no keys

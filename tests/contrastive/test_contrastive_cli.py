@@ -97,3 +97,21 @@ def test_run_folder_mistakes(tiny_runs, tmp_path, capsys):
     fails(capsys, ["contrastive", "eval", "--run", str(tmp_path / "nowhere")], "does not exist")
     fails(capsys, ["contrastive", "eval", "--run", str(c), "--val-fraction", "0.2"], "drop --val-fraction")
     fails(capsys, ["contrastive", "eval", "--run", str(c), "--pairs-count", "1"], "--pairs-count must be at least 2")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("margin: 1.0\nmargin: 2.0\n", "'margin' twice"),
+        ("0\n", "must hold a mapping"),
+        ("false\n", "must hold a mapping"),
+    ],
+)
+def test_a_saved_config_with_a_repeated_key_or_no_mapping_is_refused(tmp_path, text, message):
+    from ebgan.contrastive.config import ContrastiveConfig
+    from ebgan.errors import EbganError
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(EbganError, match=message):
+        ContrastiveConfig.load(path)

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ebgan.config import _did_you_mean, _f, field_types
+from ebgan.config import _did_you_mean, _f, field_types, load_yaml
 from ebgan.errors import EbganError
 from ebgan.objectives.base import coerce
 
@@ -126,9 +126,11 @@ class ContrastiveConfig:
     def load(cls, path: str | Path) -> ContrastiveConfig:
         path = Path(path)
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = load_yaml(path.read_text())
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
             raise EbganError(f"cannot read {path} ({str(e).splitlines()[0]}); is it a contrastive run's config?") from e
+        if values is None:  # an empty file (or only comments): no keys; 0, false or [] are refused below
+            values = {}
         if not isinstance(values, dict):
             raise EbganError(f"{path} must hold a mapping of config keys to values")
         unknown = [k for k in values if k not in FIELDS]
