@@ -86,3 +86,35 @@ def test_a_metric_reported_on_some_steps_is_logged_at_its_value(tmp_path):
     trainer.train(progress=False)
     line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert line["step"] == 6 and line["sparse"] == 6.0
+
+
+def test_a_stop_between_log_lines_logs_the_same_lines_after_resume(tmp_path):
+    """Stopped (SIGINT) at step 6 of 8 with a line every 4 steps: the resumed run's line at step 8
+    averages steps 5-8 as the uninterrupted run's does, not only 7-8."""
+    import json
+    import signal
+
+    from ebgan.train import Stopped
+
+    def lines(folder):
+        rows = [json.loads(r) for r in (folder / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows]  # a rate: wall-clock
+
+    data, cfg = synthetic_images(40), _cfg(steps=8, log_every=4)
+    Trainer(cfg, data, run_dir=tmp_path / "whole").train(progress=False)
+
+    stopped = Trainer(cfg, data, run_dir=tmp_path / "halves")
+
+    def stop_at_6(t):
+        if t.step == 6:
+            t._stop_signal = signal.SIGINT
+
+    stopped.hooks.append(stop_at_6)
+    with pytest.raises(Stopped):
+        stopped.train(progress=False)
+    torch.manual_seed(12345)
+    Trainer(cfg, data, run_dir=tmp_path / "halves", resume=True).train(progress=False)
+
+    whole, halves = lines(tmp_path / "whole"), lines(tmp_path / "halves")
+    assert [r["step"] for r in whole] == [4, 8] == [r["step"] for r in halves]
+    assert halves == whole

@@ -90,6 +90,11 @@ class TrainingLoop:
         self._stop_signal: int | None = None
         self._divergence = Divergence(self.device, self.DIVERGENCE_KEYS)
         self.saved_step: int | None = None  # step of the last checkpoint written or resumed from
+        # The metrics summed since the last log line (key -> sum, key -> steps): a checkpoint between
+        # two log lines keeps them, so the first line after a resume averages the same steps.
+        self._log_sums: dict[str, Any] = {}
+        self._log_counts: dict[str, int] = {}
+        self._log_step_keys: set[str] = set()  # train_step's keys: averaged over ranks when logged
 
     def open_run(self, resume: bool) -> None:
         """Lock and check the run folder, load the checkpoint on resume, then write config.yaml.
@@ -207,6 +212,7 @@ class TrainingLoop:
             self.load_model_state(state, path)
             self._set_rng(state, path)
             self.step = int(state["step"])
+            self._restore_partial_log(state)
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
             raise EbganError(
                 f"{path} is damaged ({e.__class__.__name__}: {str(e)[:120]}); "
@@ -217,7 +223,7 @@ class TrainingLoop:
         """Write the checkpoint (rank 0; every rank takes part and waits until it is written)."""
         self._divergence.check(self)  # never a checkpoint of diverged weights
         self.sync_state()
-        state = {**self.state_dict(), **self._rng_of_every_rank()}  # the latter: a collective under DDP
+        state = {**self.state_dict(), **self._rng_of_every_rank(), **self._partial_log()}  # collectives under DDP
         if self.writer.enabled:
             try:
                 save_torch(self.writer.folder / CHECKPOINT, state)
@@ -227,6 +233,23 @@ class TrainingLoop:
             self.export()
         self.saved_step = self.step
         self.dist.barrier()  # no rank goes on (or exits) before the checkpoint is on disk
+
+    def _partial_log(self) -> dict:
+        """The metrics summed since the last log line, for the checkpoint (``log_partial``). The ranks'
+        sums are averaged now (a collective): the mean of (averaged part + each rank's rest) at the
+        log step is the mean the uninterrupted run logs."""
+        if not self._log_counts:
+            return {}
+        self._average_over_ranks(self._log_sums, sorted(self._log_step_keys & self._log_sums.keys()))
+        sums = {k: float(v) for k, v in self._log_sums.items()}
+        counts, step_keys = dict(self._log_counts), sorted(self._log_step_keys)
+        return {"log_partial": {"sums": sums, "counts": counts, "step_keys": step_keys}}
+
+    def _restore_partial_log(self, state: dict) -> None:
+        part = state.get("log_partial") or {}  # absent in checkpoints of older versions: a short first line
+        self._log_sums = {str(k): float(v) for k, v in (part.get("sums") or {}).items()}
+        self._log_counts = {str(k): int(v) for k, v in (part.get("counts") or {}).items()}
+        self._log_step_keys = {str(k) for k in (part.get("step_keys") or [])}
 
     # ------------------------------------------------------------------ the loop
     def _average_over_ranks(self, sums: dict, keys: list[str]) -> None:
@@ -253,9 +276,7 @@ class TrainingLoop:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if catch else {}
         # Per-key sums and counts: a metric reported on some steps only (a hook's) is
         # averaged over the steps that reported it, not over the whole interval.
-        sums: dict[str, Any] = {}
-        counts: dict[str, int] = {}
-        step_keys: set[str] = set()  # train_step's metrics: averaged over ranks when logged (hooks': rank 0's)
+        sums, counts, step_keys = self._log_sums, self._log_counts, self._log_step_keys  # hooks': rank 0's
         in_force = set(self.state_metrics())  # a margin, k_t: logged as at the log step, not averaged
         images_seen, t0 = 0, time.perf_counter()
         bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
@@ -283,7 +304,10 @@ class TrainingLoop:
                     line["images_per_s"] = images_seen / max(elapsed, 1e-9)
                     self.writer.log(self.step, line)
                     bar.set_postfix({k: f"{line[k]:.3g}" for k in self.SHOWN if k in line})
-                    sums, counts, images_seen, t0 = {}, {}, 0, time.perf_counter()
+                    sums.clear()
+                    counts.clear()
+                    step_keys.clear()
+                    images_seen, t0 = 0, time.perf_counter()
                 self.after_step()
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save()
