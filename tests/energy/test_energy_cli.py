@@ -187,6 +187,22 @@ def test_anomaly_models_and_seeds_on_a_tiny_labelled_set(tiny_idx, capsys):
     assert row["ebgan"]["runs"][0]["energy_normal"] != row["ebgan"]["runs"][1]["energy_normal"]
 
 
+def test_anomaly_counts_a_repeated_class_once_and_refuses_taken_runs_before_training(tiny_idx, tmp_path, capsys):
+    root, _ = tiny_idx(splits={"train": 120, "test": 60})
+    argv = ["anomaly", "--dataset", "tiny-digits", "--data-root", str(root), "--models", "autoencoder"]
+    argv += ["--steps", "2", "--batch-size", "8", "--quiet", "--json", "--runs-dir", str(tmp_path / "runs")]
+    # a class named twice is one setting: one row, weighed once in the mean, one run folder
+    assert main([*argv, "--normal-class", "1", "--normal-class", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["class"] for r in result["classes"]] == [1]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["class1-one-autoencoder-seed0"]
+    # class 1's folder is taken: refused before class 0 is trained, whose scores would be lost
+    _fails([*argv, "--normal-class", "0", "--normal-class", "1"], capsys, "already holds class1-one-autoencoder-seed0")
+    assert not (tmp_path / "runs" / "class0-one-autoencoder-seed0").exists()
+    # the training dataset as its own anomalies scores nothing
+    _fails([*argv, "--cross", "tiny-digits"], capsys, "is the training dataset itself")
+
+
 @pytest.mark.realdata
 def test_histogram_of_real_generated_and_other_dataset(image_run, data_root, tmp_path, capsys):
     out = tmp_path / "hist.png"
