@@ -153,6 +153,38 @@ def test_score_refusals(image_run, tmp_path, capsys):
     )
 
 
+def test_output_names_are_checked_before_any_work(image_run, tmp_path, capsys, no_datasets):
+    # no_datasets: each refusal comes before the run's data would be loaded (it cannot be here)
+    run = ["--run", str(image_run)]
+    for command in (["energy", "histogram", *run], ["energy", "surface", *run]):
+        _fails([*command, "--out", str(tmp_path / "plot.txt")], capsys, "cannot write a figure as plot.txt")
+        _fails([*command, "--out", str(tmp_path)], capsys, "is a folder")
+    (tmp_path / "scores.csv").mkdir()
+    _fails(["energy", "score", *run, "--out", str(tmp_path / "scores.csv"), str(tmp_path)], capsys, "is a folder")
+    _fails(["energy", "score", *run, "--out", str(tmp_path / "scores.txt"), str(tmp_path)], capsys, ".csv or .json")
+
+
+def test_a_wrong_shape_is_met_with_the_fix_that_works(image_run, tmp_path, capsys):
+    score = ["energy", "score", "--bn-stats", "saved"]
+    np.savez(tmp_path / "rgb.npz", images=np.zeros((2, 3, 16, 16), np.uint8))
+    _fails([*score, "--run", str(image_run), str(tmp_path / "rgb.npz")], capsys, "save them with 1 channel(s)")
+    np.savez(tmp_path / "points.npz", points=np.zeros((2, 2), np.float32))
+    _fails([*score, "--run", str(image_run), str(tmp_path / "points.npz")], capsys, "2-D points are scored by toy runs")
+    # a run that padded its images: padding cannot shrink a larger image, resizing can
+    padded = tmp_path / "padded"
+    cfg = Config(
+        dataset="fashion-mnist", model="mlp", model_args=SMALL, image_size=16, fit="pad", steps=1, batch_size=8
+    ).resolve()
+    Trainer(
+        cfg.updated(log_every=1, sample_every=0, checkpoint_every=0).resolve(),
+        synthetic_images(16, size=16),
+        run_dir=padded,
+    ).train(progress=False)
+    save_png(tmp_path / "big.png", synthetic_images(1, size=20)[0].numpy())
+    _fails([*score, "--run", str(padded), str(tmp_path / "big.png")], capsys, "pass --fit resize (padding cannot")
+    assert main([*score, "--run", str(padded), "--fit", "resize", str(tmp_path / "big.png")]) == 0
+
+
 def test_surface_refuses_image_runs_and_anomaly_refuses_toys(image_run, tmp_path, capsys, no_datasets):
     # no_datasets: the BatchNorm refusal below needs Fashion-MNIST to be absent everywhere the product looks
     _fails(["energy", "surface", "--run", str(image_run), "--out", str(tmp_path / "s.png")], capsys, "toy:NAME")
