@@ -91,6 +91,8 @@ def test_eval_of_an_ebgan_discriminator(tmp_path, tiny_idx, capsys):
     assert main([*evaluate, "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["encoder"].startswith(f"EBGAN discriminator of {run}") and 0 <= r["auroc"] <= 1
+    # D trained on the whole split: its validation part is not one "training never draws from"
+    assert "which the discriminator trained on too" in r["validation"] and "never" not in r["validation"]
     assert (run / "contrastive-eval" / "projection.png").is_file()
     assert main([*evaluate, "--random-encoder"]) == 0
     assert "randomly initialised seed32 autoencoder discriminator" in capsys.readouterr().out

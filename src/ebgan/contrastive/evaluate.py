@@ -55,6 +55,7 @@ class Source:
     description: str
     energy_name: str
     recalibrate: bool  # re-estimate BatchNorm statistics on the training part (not a trained encoder's own)
+    trained_on_all: bool = False  # trained on the whole split, validation part included (an EBGAN's D)
 
 
 # ---------------------------------------------------------------------- the measures
@@ -253,9 +254,12 @@ def ebgan_source(
     run: str | Path, device, random: bool = False, seed: int = 0, data_root=None, val_fraction: float | None = None
 ):
     """The autoencoder discriminator of an EBGAN (or any autoencoder-D) run: ``recon, embedding = D(x)``."""
+    from ebgan.contrastive.trainer import ENCODER_JSON
     from ebgan.energy.model import load_energy_model
     from ebgan.nets import build_discriminator
 
+    if (Path(run) / ENCODER_JSON).is_file():
+        raise EbganError(f"{run} is a contrastive run, not an EBGAN run; evaluate it with --run {run}")
     model = load_energy_model(run, device, bn_stats="saved")
     cfg = model.cfg.updated(data_root=data_root) if data_root else model.cfg
     if model.objective.discriminator_kind != "autoencoder":
@@ -280,6 +284,7 @@ def ebgan_source(
         description,
         "Euclidean distance of the L2-normalised embeddings",
         recalibrate=True,  # a trained D's running averages mix real and generated batches
+        trained_on_all=not random,
     )
 
 
@@ -288,7 +293,7 @@ def evaluate_source(source: Source, device, n_pairs: int = 10_000, seed: int = 0
     evaluate, and write ``out/eval.json`` and ``out/projection.png`` when ``out`` is given."""
     from ebgan.files import write_json
 
-    data = evaluation_data(source.cfg, source.val_fraction)
+    data = evaluation_data(source.cfg, source.val_fraction, trained_on_all=source.trained_on_all)
     if source.recalibrate:
         _recalibrate(source.module, data.train.images.to(device))
     result = evaluate(source, data, device, n_pairs, seed, plot=out / "projection.png" if out else None)
