@@ -353,3 +353,21 @@ def test_anomaly_ebgan_setup_against_margin_options_and_presets(tiny_idx, capsys
     assert main([*argv, "--config", "mnist-mlp-ebgan-pt", "--ebgan-setup", "paper-auto"]) == 0
     cfg = json.loads(capsys.readouterr().out)["configs"]["ebgan-pt"]
     assert (cfg["margin_schedule"], cfg["pretrain_steps"], cfg["steps"]) == ("auto", 2, 2)
+
+
+def test_a_diverged_d_draws_no_histogram(tiny_idx, tmp_path, capsys):
+    """NaN energies were plotted (the file written) and then failed the AUROC; now nothing is drawn."""
+    root, _ = tiny_idx(splits={"train": 60, "test": 30}, size=16)
+    run = tmp_path / "run"
+    data = ["--dataset", "tiny-digits", "--data-root", str(root), "--image-size", "16", "--batch-size", "8"]
+    small = ["--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16", "--latent-dim", "4"]
+    assert main(["train", "--out", str(run), *data, *small, "--steps", "1", "--no-progress"]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    for v in state["D"].values():
+        if v.is_floating_point():
+            v.fill_(float("nan"))
+    torch.save(state, run / "checkpoint.pt")
+    out = tmp_path / "hist.png"
+    argv = ["energy", "histogram", "--run", str(run), "--out", str(out), "--n", "20", "--bn-stats", "saved"]
+    _fails(argv, capsys, "D gives NaN or infinite energies to 20 of the 20 tiny-digits test images")
+    assert not out.exists()

@@ -171,6 +171,8 @@ def evaluate(
         raise EbganError(f"--pairs-count must be at least 2 (a positive and a negative), got {n_pairs}")
     source.module.eval()
     emb = {part: embeddings(source.embed, getattr(data, part).images, device) for part in ("train", "val", "test")}
+    if not all(torch.isfinite(e).all() for e in emb.values()):
+        raise EbganError(f"{source.description} gives NaN or infinite embeddings: its training diverged")
     scores = {}
     for part, offset in (("val", 0), ("test", 1)):
         labels = getattr(data, part).labels
