@@ -94,11 +94,8 @@ def test_run_folder_mistakes(tiny_runs, tmp_path, capsys):
     fails(capsys, ["contrastive", "train", "--out", str(c), *data], f"{c} already holds a run")
     fails(capsys, ["contrastive", "eval", "--run", str(g)], "holds no encoder.safetensors")
     fails(capsys, ["contrastive", "eval", "--from-ebgan", str(w)], "critic with no embedding")
-    fails(
-        capsys,
-        ["contrastive", "eval", "--from-ebgan", str(c)],
-        f"is a contrastive run, not an EBGAN run; evaluate it with --run {c}",
-    )
+    fails(capsys, ["energy", "score", "--run", str(c), str(c)], "is a contrastive run")
+    fails(capsys, ["contrastive", "eval", "--from-ebgan", str(c)], f"evaluated by: ebgan contrastive eval --run {c}")
     fails(capsys, ["contrastive", "eval", "--run", str(tmp_path / "nowhere")], "does not exist")
     fails(capsys, ["contrastive", "eval", "--run", str(c), "--val-fraction", "0.2"], "drop --val-fraction")
     fails(capsys, ["contrastive", "eval", "--run", str(c), "--pairs-count", "1"], "--pairs-count must be at least 2")

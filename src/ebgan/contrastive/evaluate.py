@@ -256,13 +256,10 @@ def ebgan_source(
     run: str | Path, device, random: bool = False, seed: int = 0, data_root=None, val_fraction: float | None = None
 ):
     """The autoencoder discriminator of an EBGAN (or any autoencoder-D) run: ``recon, embedding = D(x)``."""
-    from ebgan.contrastive.trainer import ENCODER_JSON
     from ebgan.energy.model import load_energy_model
     from ebgan.nets import build_discriminator
 
-    if (Path(run) / ENCODER_JSON).is_file():
-        raise EbganError(f"{run} is a contrastive run, not an EBGAN run; evaluate it with --run {run}")
-    model = load_energy_model(run, device, bn_stats="saved")
+    model = load_energy_model(run, device, bn_stats="saved")  # a contrastive run is told to use --run
     cfg = model.cfg.updated(data_root=data_root) if data_root else model.cfg
     if model.objective.discriminator_kind != "autoencoder":
         raise EbganError(
