@@ -159,6 +159,8 @@ def test_output_names_are_checked_before_any_work(image_run, tmp_path, capsys, n
     for command in (["energy", "histogram", *run], ["energy", "surface", *run]):
         _fails([*command, "--out", str(tmp_path / "plot.txt")], capsys, "cannot write a figure as plot.txt")
         _fails([*command, "--out", str(tmp_path)], capsys, "is a folder")
+    for extent in ("nan", "inf", "0"):  # NaN and inf were internal errors from matplotlib's axis limits
+        _fails(["energy", "surface", *run, "--out", str(tmp_path / "s.png"), "--extent", extent], capsys, "--extent")
     (tmp_path / "scores.csv").mkdir()
     _fails(["energy", "score", *run, "--out", str(tmp_path / "scores.csv"), str(tmp_path)], capsys, "is a folder")
     _fails(["energy", "score", *run, "--out", str(tmp_path / "scores.txt"), str(tmp_path)], capsys, ".csv or .json")

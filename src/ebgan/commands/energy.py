@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 from ebgan.errors import EbganError
@@ -127,8 +128,8 @@ def run_surface(args) -> int:
     from ebgan.energy.surface import load_frames, plot_frames, plot_surface
     from ebgan.generator_io import load_generator, sample_images
 
-    if args.n < 0 or args.extent <= 0:
-        raise EbganError("--n must be >= 0 and --extent > 0")
+    if args.n < 0 or not 0 < args.extent < math.inf:  # NaN fails the comparison too
+        raise EbganError(f"--n must be >= 0 and --extent a finite number > 0, got --n {args.n} --extent {args.extent}")
     figure_path(args.out)
     model = load_model(args, check=_need_toy)
     real = make_toy(model.cfg.dataset, n=max(args.n, 1), seed=model.cfg.seed + 1000).numpy()[: args.n]
