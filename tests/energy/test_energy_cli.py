@@ -233,6 +233,12 @@ def test_anomaly_counts_a_repeated_class_once_and_refuses_taken_runs_before_trai
     # class 1's folder is taken: refused before class 0 is trained, whose scores would be lost
     _fails([*argv, "--normal-class", "0", "--normal-class", "1"], capsys, "already holds class1-one-autoencoder-seed0")
     assert not (tmp_path / "runs" / "class0-one-autoencoder-seed0").exists()
+    # a failed training names its class, model and seed (a divergence alone does not)
+    _fails(
+        [*argv, "--normal-class", "2", "--lr-d", "1e30"],
+        capsys,
+        "class 2 (square2), model autoencoder, seed 0: training diverged",
+    )
     # the training dataset as its own anomalies scores nothing
     _fails([*argv, "--cross", "tiny-digits"], capsys, "is the training dataset itself")
 

@@ -191,8 +191,11 @@ def _over_seeds(
     for seed in seeds:
         _log(f"{what}: training {name} (seed {seed}) on {len(train)} images", quiet)
         run_dir = Path(runs_dir) / _run_name(run_name, name, seed) if runs_dir else None
-        model = train_energy_model(_seeded(cfg, seed), train, run_dir)
-        runs.append({"seed": seed, **_scores(model, test, labels01)})
+        try:
+            model = train_energy_model(_seeded(cfg, seed), train, run_dir)
+            runs.append({"seed": seed, **_scores(model, test, labels01)})
+        except EbganError as e:  # which of the many trainings failed (a divergence does not say)
+            raise EbganError(f"{what}, model {name}, seed {seed}: {e}") from e
     return _summary(runs)
 
 
