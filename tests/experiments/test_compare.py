@@ -87,6 +87,10 @@ def test_step_budget_table_image_and_skip(setup, capsys):
     assert "skipped" not in json.dumps(again["rows"])
     with pytest.raises(EbganError, match="budget"):
         compare(args_for(setup, objectives="gan", budget="5"))  # same folder, other budget
+    from ebgan.experiments.compare import plan
+
+    with pytest.raises(EbganError, match="at a budget of 3 steps"):  # a dry run said "finished, ~0 s left"
+        plan(setup.dataset, "gan", "5", out, preset_dir=setup.preset_dir, preset_prefix="tiny")
 
 
 def test_wall_clock_budget_stops_cleanly(setup):

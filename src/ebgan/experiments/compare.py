@@ -252,8 +252,9 @@ def margins_figure(histories: dict[str, list[tuple[int, float]]], out: Path) -> 
     return save_figure(fig, out, dpi=110)
 
 
-def check_spec(out: Path, dataset: str, budget: Budget) -> None:
-    """A comparison folder keeps its dataset and budget; objectives and seeds may be added."""
+def check_spec(out: Path, dataset: str, budget: Budget, write: bool = True) -> None:
+    """A comparison folder keeps its dataset and budget; objectives and seeds may be added.
+    ``write``: record them (else only check, as a dry run does)."""
     if out.exists() and not out.is_dir():
         raise EbganError(f"--out {out} is a file; pass a folder (created, or continued when it exists)")
     spec = read_json(out / SPEC)
@@ -263,6 +264,8 @@ def check_spec(out: Path, dataset: str, budget: Budget) -> None:
             f"{out} holds a comparison of {spec.get('dataset')} at a budget of {spec.get('budget')}; "
             f"continue it with those, or choose another --out for {dataset} at {budget}"
         )
+    if not write:
+        return
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / SPEC, want)
 
@@ -325,6 +328,7 @@ def plan(
     spent = parse_budget(budget)
     if seeds < 1:
         raise EbganError(f"--seeds must be at least 1, got {seeds}")
+    check_spec(Path(out), dataset, spent, write=False)  # a dry run of another budget is refused as the run is
     runs = []
     for objective in _objective_list(objectives):
         for seed in range(seeds):
