@@ -125,13 +125,19 @@ def save_png(path: str | Path, image) -> Path:
     return atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
+def check_new_folder(path: str | Path) -> Path:
+    """``path`` as an output folder ``atomic_dir`` can fill: absent or empty (check it before the work)."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise EbganError(f"{path} exists and is not an empty folder; choose another output folder")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Fill a temp folder beside ``path``; on success it is renamed to ``path`` (which must be
     absent or an empty folder), on failure removed."""
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise EbganError(f"{path} exists and is not an empty folder; choose another output folder")
+    path = check_new_folder(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

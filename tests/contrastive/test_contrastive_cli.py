@@ -94,6 +94,8 @@ def test_run_folder_mistakes(tiny_runs, tmp_path, capsys):
     fails(capsys, ["contrastive", "train", "--out", str(c), *data], f"{c} already holds a run")
     fails(capsys, ["contrastive", "eval", "--run", str(g)], "holds no encoder.safetensors")
     fails(capsys, ["contrastive", "eval", "--from-ebgan", str(w)], "critic with no embedding")
+    fails(capsys, ["energy", "score", "--run", str(c), str(c)], "is a contrastive run")
+    fails(capsys, ["contrastive", "eval", "--from-ebgan", str(c)], f"evaluated by: ebgan contrastive eval --run {c}")
     fails(capsys, ["contrastive", "eval", "--run", str(tmp_path / "nowhere")], "does not exist")
     fails(capsys, ["contrastive", "eval", "--run", str(c), "--val-fraction", "0.2"], "drop --val-fraction")
     fails(capsys, ["contrastive", "eval", "--run", str(c), "--pairs-count", "1"], "--pairs-count must be at least 2")
@@ -115,3 +117,19 @@ def test_a_saved_config_with_a_repeated_key_or_no_mapping_is_refused(tmp_path, t
     path.write_text(text)
     with pytest.raises(EbganError, match=message):
         ContrastiveConfig.load(path)
+
+
+def test_an_ebgan_discriminator_is_not_tested_on_images_it_trained_on(tmp_path, capsys):
+    """A folder has no test split: its test part is carved from images the EBGAN's D trained on."""
+    import numpy as np
+    from PIL import Image
+
+    for k in range(2):
+        (tmp_path / "imgs" / f"c{k}").mkdir(parents=True)
+        for n in range(12):
+            Image.fromarray(np.full((16, 16), 100 * k + 5 * n, np.uint8)).save(tmp_path / "imgs" / f"c{k}" / f"{n}.png")
+    run = tmp_path / "g"
+    data = ["--dataset", f"folder:{tmp_path / 'imgs'}", "--image-size", "16", "--channels", "1", "--batch-size", "4"]
+    assert main(["train", "--out", str(run), *data, "--steps", "1", "--latent-dim", "4", "--no-progress"]) == 0
+    fails(capsys, ["contrastive", "eval", "--from-ebgan", str(run)], "no image is left to test its embedding on")
+    assert not (run / "contrastive-eval").exists()

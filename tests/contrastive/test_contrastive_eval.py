@@ -91,6 +91,8 @@ def test_eval_of_an_ebgan_discriminator(tmp_path, tiny_idx, capsys):
     assert main([*evaluate, "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["encoder"].startswith(f"EBGAN discriminator of {run}") and 0 <= r["auroc"] <= 1
+    # D trained on the whole split: its validation part is not one "training never draws from"
+    assert "which the discriminator trained on too" in r["validation"] and "never" not in r["validation"]
     assert (run / "contrastive-eval" / "projection.png").is_file()
     assert main([*evaluate, "--random-encoder"]) == 0
     assert "randomly initialised seed32 autoencoder discriminator" in capsys.readouterr().out
@@ -104,3 +106,19 @@ def test_the_verification_threshold_transfers_from_validation():
     test = np.where(same, 0.3, 1.0) + 0.1 * rng.standard_normal(400)
     t, acc = best_threshold(val, same)
     assert 0.5 < t < 0.8 and acc > 0.99 and verification_accuracy(test, same, t) > 0.99
+
+
+def test_a_diverged_discriminator_is_a_one_line_error(tmp_path, tiny_idx, capsys):
+    """NaN weights gave NaN embeddings and an internal LinAlgError from the PCA."""
+    root, spec = tiny_idx(splits={"train": 90, "test": 60}, size=16)
+    run = tmp_path / "gan"
+    common = ["--dataset", spec.name, "--data-root", str(root), "--image-size", "16", "--batch-size", "8"]
+    assert main(["train", "--out", str(run), *common, "--steps", "1", "--latent-dim", "4", "--no-progress"]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    for v in state["D"].values():
+        if v.is_floating_point():
+            v.fill_(float("nan"))
+    torch.save(state, run / "checkpoint.pt")
+    capsys.readouterr()
+    assert main(["contrastive", "eval", "--from-ebgan", str(run), "--pairs-count", "100", "--val-fraction", "0.3"]) == 2
+    assert "gives NaN or infinite embeddings: its training diverged" in capsys.readouterr().err

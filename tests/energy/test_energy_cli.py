@@ -153,6 +153,40 @@ def test_score_refusals(image_run, tmp_path, capsys):
     )
 
 
+def test_output_names_are_checked_before_any_work(image_run, tmp_path, capsys, no_datasets):
+    # no_datasets: each refusal comes before the run's data would be loaded (it cannot be here)
+    run = ["--run", str(image_run)]
+    for command in (["energy", "histogram", *run], ["energy", "surface", *run]):
+        _fails([*command, "--out", str(tmp_path / "plot.txt")], capsys, "cannot write a figure as plot.txt")
+        _fails([*command, "--out", str(tmp_path)], capsys, "is a folder")
+    for extent in ("nan", "inf", "0"):  # NaN and inf were internal errors from matplotlib's axis limits
+        _fails(["energy", "surface", *run, "--out", str(tmp_path / "s.png"), "--extent", extent], capsys, "--extent")
+    (tmp_path / "scores.csv").mkdir()
+    _fails(["energy", "score", *run, "--out", str(tmp_path / "scores.csv"), str(tmp_path)], capsys, "is a folder")
+    _fails(["energy", "score", *run, "--out", str(tmp_path / "scores.txt"), str(tmp_path)], capsys, ".csv or .json")
+
+
+def test_a_wrong_shape_is_met_with_the_fix_that_works(image_run, tmp_path, capsys):
+    score = ["energy", "score", "--bn-stats", "saved"]
+    np.savez(tmp_path / "rgb.npz", images=np.zeros((2, 3, 16, 16), np.uint8))
+    _fails([*score, "--run", str(image_run), str(tmp_path / "rgb.npz")], capsys, "save them with 1 channel(s)")
+    np.savez(tmp_path / "points.npz", points=np.zeros((2, 2), np.float32))
+    _fails([*score, "--run", str(image_run), str(tmp_path / "points.npz")], capsys, "2-D points are scored by toy runs")
+    # a run that padded its images: padding cannot shrink a larger image, resizing can
+    padded = tmp_path / "padded"
+    cfg = Config(
+        dataset="fashion-mnist", model="mlp", model_args=SMALL, image_size=16, fit="pad", steps=1, batch_size=8
+    ).resolve()
+    Trainer(
+        cfg.updated(log_every=1, sample_every=0, checkpoint_every=0).resolve(),
+        synthetic_images(16, size=16),
+        run_dir=padded,
+    ).train(progress=False)
+    save_png(tmp_path / "big.png", synthetic_images(1, size=20)[0].numpy())
+    _fails([*score, "--run", str(padded), str(tmp_path / "big.png")], capsys, "pass --fit resize (padding cannot")
+    assert main([*score, "--run", str(padded), "--fit", "resize", str(tmp_path / "big.png")]) == 0
+
+
 def test_surface_refuses_image_runs_and_anomaly_refuses_toys(image_run, tmp_path, capsys, no_datasets):
     # no_datasets: the BatchNorm refusal below needs Fashion-MNIST to be absent everywhere the product looks
     _fails(["energy", "surface", "--run", str(image_run), "--out", str(tmp_path / "s.png")], capsys, "toy:NAME")
@@ -185,6 +219,28 @@ def test_anomaly_models_and_seeds_on_a_tiny_labelled_set(tiny_idx, capsys):
         assert result["mean"][m]["auroc_per_seed"] == pytest.approx(values)
     # the two seeds are different trainings
     assert row["ebgan"]["runs"][0]["energy_normal"] != row["ebgan"]["runs"][1]["energy_normal"]
+
+
+def test_anomaly_counts_a_repeated_class_once_and_refuses_taken_runs_before_training(tiny_idx, tmp_path, capsys):
+    root, _ = tiny_idx(splits={"train": 120, "test": 60})
+    argv = ["anomaly", "--dataset", "tiny-digits", "--data-root", str(root), "--models", "autoencoder"]
+    argv += ["--steps", "2", "--batch-size", "8", "--quiet", "--json", "--runs-dir", str(tmp_path / "runs")]
+    # a class named twice is one setting: one row, weighed once in the mean, one run folder
+    assert main([*argv, "--normal-class", "1", "--normal-class", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["class"] for r in result["classes"]] == [1]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["class1-one-autoencoder-seed0"]
+    # class 1's folder is taken: refused before class 0 is trained, whose scores would be lost
+    _fails([*argv, "--normal-class", "0", "--normal-class", "1"], capsys, "already holds class1-one-autoencoder-seed0")
+    assert not (tmp_path / "runs" / "class0-one-autoencoder-seed0").exists()
+    # a failed training names its class, model and seed (a divergence alone does not)
+    _fails(
+        [*argv, "--normal-class", "2", "--lr-d", "1e30"],
+        capsys,
+        "class 2 (square2), model autoencoder, seed 0: training diverged",
+    )
+    # the training dataset as its own anomalies scores nothing
+    _fails([*argv, "--cross", "tiny-digits"], capsys, "is the training dataset itself")
 
 
 @pytest.mark.realdata
@@ -305,3 +361,21 @@ def test_anomaly_ebgan_setup_against_margin_options_and_presets(tiny_idx, capsys
     assert main([*argv, "--config", "mnist-mlp-ebgan-pt", "--ebgan-setup", "paper-auto"]) == 0
     cfg = json.loads(capsys.readouterr().out)["configs"]["ebgan-pt"]
     assert (cfg["margin_schedule"], cfg["pretrain_steps"], cfg["steps"]) == ("auto", 2, 2)
+
+
+def test_a_diverged_d_draws_no_histogram(tiny_idx, tmp_path, capsys):
+    """NaN energies were plotted (the file written) and then failed the AUROC; now nothing is drawn."""
+    root, _ = tiny_idx(splits={"train": 60, "test": 30}, size=16)
+    run = tmp_path / "run"
+    data = ["--dataset", "tiny-digits", "--data-root", str(root), "--image-size", "16", "--batch-size", "8"]
+    small = ["--model", "mlp", "--model-args", "n_layer_g=2,size_g=16,n_layer_d=2,size_d=16", "--latent-dim", "4"]
+    assert main(["train", "--out", str(run), *data, *small, "--steps", "1", "--no-progress"]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    for v in state["D"].values():
+        if v.is_floating_point():
+            v.fill_(float("nan"))
+    torch.save(state, run / "checkpoint.pt")
+    out = tmp_path / "hist.png"
+    argv = ["energy", "histogram", "--run", str(run), "--out", str(out), "--n", "20", "--bn-stats", "saved"]
+    _fails(argv, capsys, "D gives NaN or infinite energies to 20 of the 20 tiny-digits test images")
+    assert not out.exists()

@@ -91,3 +91,15 @@ def test_command_refusals(tmp_path, capsys):
 
 def test_held_out_points_are_not_the_training_draw():
     assert not torch.equal(make_toy("toy:parabola", 100, seed=0), make_toy("toy:parabola", 100, seed=1000))
+
+
+def test_a_taken_out_folder_is_refused_before_any_training(tmp_path, capsys, monkeypatch):
+    """The folder is checked first: a taken one used to be refused after every strategy had trained."""
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    monkeypatch.setattr("ebgan.energy.shapes.train_strategy", lambda *a: pytest.fail("a strategy trained"))
+    argv = ["energy", "shapes", "--dataset", "toy:spiral", "--steps", "5", "--strategies", "kmeans,dae", "--quiet"]
+    for out in (tmp_path / "taken", tmp_path / "taken" / "notes.txt"):
+        assert main([*argv, "--out", str(out)]) == 2
+        assert "is not an empty folder" in capsys.readouterr().err
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"

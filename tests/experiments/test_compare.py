@@ -87,6 +87,10 @@ def test_step_budget_table_image_and_skip(setup, capsys):
     assert "skipped" not in json.dumps(again["rows"])
     with pytest.raises(EbganError, match="budget"):
         compare(args_for(setup, objectives="gan", budget="5"))  # same folder, other budget
+    from ebgan.experiments.compare import plan
+
+    with pytest.raises(EbganError, match="at a budget of 3 steps"):  # a dry run said "finished, ~0 s left"
+        plan(setup.dataset, "gan", "5", out, preset_dir=setup.preset_dir, preset_prefix="tiny")
 
 
 def test_wall_clock_budget_stops_cleanly(setup):
@@ -157,6 +161,36 @@ def test_cli_errors(setup, capsys):
     )
     assert "nope" in capsys.readouterr().err
     assert main(["compare", "--objectives", "gan", "--budget", "soon", "--out", setup.out]) == 2
+
+
+def test_a_finished_run_of_another_preset_is_refused_not_reused(setup):
+    """A finished run is skipped, so one trained from another preset would pass for this preset's."""
+    compare(args_for(setup, objectives="gan", budget="2", seeds=1))
+    wider = Path(setup.preset_dir) / "tiny-gan.yaml"
+    values = yaml.safe_load(wider.read_text())
+    values["model_args"]["size_g"] = 48
+    wider.write_text(yaml.safe_dump(values))
+    with pytest.raises(EbganError, match="gan/seed0 was trained with another config .model_args differ."):
+        compare(args_for(setup, objectives="gan", budget="2", seeds=1))
+
+
+def test_scoring_sample_counts_and_out_are_checked_before_training(setup, tmp_path, capsys):
+    """Too few samples to score ends the command at once, not after training (a curve point of 3
+    samples raised a ValueError mid-run); an --out that is a file is one line too."""
+    base = ["compare", "--objectives", "gan", "--budget", "2", "--dataset", setup.dataset]
+    base += ["--preset-dir", setup.preset_dir, "--preset-prefix", "tiny", "--out", setup.out]
+    for flags, message in (
+        (["--curve-points", "2", "--curve-n", "3"], "--curve-n 3 is too few samples to score; use at least 8"),
+        (["--eval-n", "0"], "--eval-n 0 is too few samples to score"),
+        (["--curve-points", "-1"], "--curve-points must be >= 0"),
+    ):
+        assert main(base + flags) == 2 and main(base + flags + ["--dry-run"]) == 2
+        assert message in capsys.readouterr().err
+    assert not Path(setup.out).exists()
+    assert main(base + ["--eval-n", "0", "--no-eval", "--dry-run"]) == 0  # not scored: not checked
+    (tmp_path / "file").write_text("x")
+    assert main(base[:-1] + [str(tmp_path / "file"), "--no-eval"]) == 2
+    assert "is a file; pass a folder" in capsys.readouterr().err
 
 
 def test_dry_run_lists_the_runs_and_writes_nothing(setup, capsys):

@@ -217,3 +217,36 @@ def test_histograms_hold_every_score_however_high(tmp_path):
         assert sum(counts) == len(values) and len(counts) == len(edges) - 1
     top_bin = next(i for i, (lo, hi) in enumerate(zip(edges, edges[1:])) if lo <= 4.53 < hi)
     assert every["ebgan"]["histogram_counts"][top_bin] == 1
+
+
+def test_a_missing_classifier_stops_the_sweep_before_any_result_is_written(tiny_idx, tmp_path, monkeypatch):
+    """Every run needs the classifier: without one the sweep fails once, naming it, and writes no
+    error results that a re-run (after training the classifier) would count as done."""
+    root, _ = tiny_idx("tiny-digits", splits={"train": 120, "test": 60}, size=28)
+    for name, value in TINY_NETS.items():
+        monkeypatch.setattr(sw, name, value)
+    base = {"dataset": "tiny-digits", "data_root": str(root), "batch_size": 8}
+    with pytest.raises(EbganError, match="classifier"):
+        sw.sweep("paper-mnist", "ebgan", tmp_path / "s", steps=2, sample=1, base=base, log=lambda m: None)
+    assert not sw.results_path(tmp_path / "s", (0, 1)).exists()
+
+
+def test_a_sweep_folder_continues_only_with_its_own_steps_and_data(tiny_mnist_like, tmp_path, monkeypatch):
+    """Result ids name settings, not steps or data: results of 3 steps must not pass for 300."""
+    base = tiny_mnist_like
+    kw = dict(sample=1, base=base, eval_n=40, log=lambda m: None)
+    sw.sweep("paper-mnist", "ebgan", tmp_path / "s", steps=3, **kw)
+    monkeypatch.setattr(sw, "run_setting", lambda *a: pytest.fail("a setting ran"))
+    with pytest.raises(EbganError, match="holds results of 3 steps on tiny-digits .train., not of 300 steps"):
+        sw.sweep("paper-mnist", "ebgan", tmp_path / "s", steps=300, **kw)
+    with pytest.raises(EbganError, match="not of 3 steps on tiny-digits .test-fit."):
+        sw.sweep("paper-mnist", "ebgan", tmp_path / "s", steps=3, **{**kw, "base": {**base, "data_split": "test-fit"}})
+    assert len(sw.sweep("paper-mnist", "ebgan", tmp_path / "s", steps=3, **kw)) == 1  # the same sweep continues
+
+
+def test_out_that_is_a_file_and_a_summary_of_a_non_results_file_are_refused(tmp_path, capsys):
+    (tmp_path / "f").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    assert main(["sweep", "--grid", "paper-margin", "--steps", "2", "--out", str(tmp_path / "f")]) == 2
+    assert "is a file; pass a folder" in capsys.readouterr().err
+    assert main(["sweep", "summary", str(tmp_path / "f")]) == 2
+    assert "is not a results file" in capsys.readouterr().err

@@ -53,3 +53,20 @@ def test_a_classifier_from_an_unknown_division_is_refused(tiny_idx, split_used, 
     with pytest.raises(EbganError, match="--force") as e:
         load_classifier("tiny-digits")
     assert split_used in str(e.value)
+
+
+def test_limit_and_threads_are_checked(tiny_idx, capsys):
+    """--limit -5 trained on all but the last 5 images ("limited to its first ..."), --limit 0 on all of
+    them; --threads -1 was an internal error."""
+    from ebgan.cli import main
+
+    root, _ = tiny_idx(splits={"train": 90, "test": 60})
+    for limit in (0, -5):
+        with pytest.raises(EbganError, match=f"--limit must be positive, got {limit}"):
+            train_classifier("tiny-digits", root, epochs=1, limit=limit, log=lambda m: None)
+    assert not (classifier_dir("tiny-digits") / SPEC).exists()
+    argv = ["classifier", "train", "--dataset", "tiny-digits", "--data-root", str(root), "--epochs", "1"]
+    assert main([*argv, "--threads", "-1"]) == 2
+    assert "--threads must be >= 0" in capsys.readouterr().err
+    assert main([*argv, "--limit", "0"]) == 2
+    assert "--limit must be positive" in capsys.readouterr().err

@@ -46,6 +46,8 @@ def run_train(args) -> int:
     check_dataset(args.dataset)
     if args.epochs < 1:
         raise EbganError(f"--epochs must be positive, got {args.epochs}")
+    if args.threads < 0:
+        raise EbganError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
     if (classifier_dir(args.dataset) / SPEC).is_file() and not args.force:
         meta = load_meta(args.dataset)
         raise EbganError(

@@ -60,8 +60,11 @@ def _minutes(seconds: float) -> str:
 
 
 def run(args) -> int:
-    from ebgan.experiments.compare import compare, estimate, plan
+    from ebgan.experiments.compare import check_scoring, compare, estimate, plan
     from ebgan.train import Stopped
+
+    if not args.no_eval:
+        check_scoring(args.eval_n, args.curve_points, args.curve_n)
 
     where = dict(
         dataset=args.dataset,

@@ -14,10 +14,12 @@ import argparse
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 from ebgan.errors import EbganError
 from ebgan.files import write_json, write_text
+from ebgan.plotting import figure_path
 
 
 def register(sub) -> None:
@@ -126,8 +128,9 @@ def run_surface(args) -> int:
     from ebgan.energy.surface import load_frames, plot_frames, plot_surface
     from ebgan.generator_io import load_generator, sample_images
 
-    if args.n < 0 or args.extent <= 0:
-        raise EbganError("--n must be >= 0 and --extent > 0")
+    if args.n < 0 or not 0 < args.extent < math.inf:  # NaN fails the comparison too
+        raise EbganError(f"--n must be >= 0 and --extent a finite number > 0, got --n {args.n} --extent {args.extent}")
+    figure_path(args.out)
     model = load_model(args, check=_need_toy)
     real = make_toy(model.cfg.dataset, n=max(args.n, 1), seed=model.cfg.seed + 1000).numpy()[: args.n]
     fake = sample_images(load_generator(args.run, device=args.device), max(args.n, 1), seed=0).numpy()[: args.n]
@@ -148,6 +151,8 @@ def run_score(args) -> int:
 
     if args.batch_size < 1:
         raise EbganError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.out:
+        _scores_path(Path(args.out))
     model = load_model(args)
     names, items = read_inputs(args.inputs, channels=model.input_shape[0] if not model.is_toy else 1)
     if model.is_toy and any(t.dtype == torch.uint8 for t in items):
@@ -163,7 +168,7 @@ def run_score(args) -> int:
             name, shape = bad[0]
             raise EbganError(
                 f"{name} has shape {shape} but the run's D takes {model.input_shape} "
-                f"({len(bad)} input(s) differ); pass --fit {model.cfg.fit} to fit them as training did"
+                f"({len(bad)} input(s) differ); {_shape_fix(shape, model)}"
             )
     energies = torch.cat([model.energies(t, args.batch_size) for t in items]).tolist()
     rows = list(zip(names, energies))
@@ -176,6 +181,19 @@ def run_score(args) -> int:
     return 0
 
 
+def _shape_fix(shape: tuple, model) -> str:
+    """What brings an input of ``shape`` to the run's D: --fit only changes the size."""
+    want = model.input_shape
+    if len(shape) != len(want):
+        return "2-D points are scored by toy runs; pass images"
+    if shape[0] != want[0]:
+        return f"save them with {want[0]} channel(s) (image files are converted; .npz arrays are taken as they are)"
+    fit = model.cfg.fit
+    if fit == "pad" and max(shape[1:]) > want[-1]:
+        return "pass --fit resize (padding cannot shrink them)"
+    return f"pass --fit {fit} to fit them as training did"
+
+
 def _first_names(names: list[str], items) -> list[str]:
     """The name of the first sample of each item (items are files or whole .npz batches)."""
     out, i = [], 0
@@ -185,17 +203,24 @@ def _first_names(names: list[str], items) -> list[str]:
     return out
 
 
+def _scores_path(out: Path) -> Path:
+    """--out of 'energy score', checked before any scoring: a .csv or .json file, not a folder."""
+    if out.suffix.lower() not in (".csv", ".json"):
+        raise EbganError(f"--out must end in .csv or .json, got {out.name}")
+    if out.is_dir():
+        raise EbganError(f"--out {out} is a folder; pass a .csv or .json file name")
+    return out
+
+
 def _write_scores(rows, out: Path) -> None:
-    if out.suffix.lower() == ".json":
+    if _scores_path(out).suffix.lower() == ".json":
         write_json(out, [{"input": n, "energy": e} for n, e in rows])
-    elif out.suffix.lower() == ".csv":
+    else:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["input", "energy"])
         w.writerows(rows)
         write_text(out, buf.getvalue())
-    else:
-        raise EbganError(f"--out must end in .csv or .json, got {out.name}")
 
 
 # ---------------------------------------------------------------------- histogram
@@ -204,6 +229,7 @@ def run_histogram(args) -> int:
 
     if args.n < 2:
         raise EbganError(f"--n must be at least 2, got {args.n}")
+    figure_path(args.out)
     model = load_model(args, check=_need_images)
     summary = energy_histogram(
         model, args.run, args.out, n=args.n, other=args.other, data_root=args.data_root, device=args.device

@@ -66,12 +66,21 @@ def load_split(cfg, split: str | None = None) -> ImageData:
     )
 
 
-def evaluation_data(cfg, val_fraction: float, data: ImageData | None = None, with_test: bool = True) -> EvalData:
+def evaluation_data(
+    cfg, val_fraction: float, data: ImageData | None = None, with_test: bool = True, trained_on_all: bool = False
+) -> EvalData:
     """The train / validation / test parts for a config (a ContrastiveConfig, or an EBGAN run's Config:
     the fields dataset, data_split, data_root, image_size, fit, channels). ``data``: the run's split,
-    if already loaded; ``with_test=False`` skips loading the test split (training needs none)."""
+    if already loaded; ``with_test=False`` skips loading the test split (training needs none).
+    ``trained_on_all``: the encoder trained on the whole split (an EBGAN discriminator), validation
+    part included, so an image folder holds no image it has not seen."""
     data = load_split(cfg) if data is None else data
     folder = dataset_spec(cfg.dataset).loader == "folder"
+    if folder and trained_on_all:
+        raise EbganError(
+            f"the discriminator trained on every image of {cfg.dataset}, which has no test split: no image is "
+            "left to test its embedding on; evaluate a run of a dataset with a test split (e.g. fashion-mnist)"
+        )
     test_idx: torch.Tensor | None = None
     where = splits.DESCRIPTIONS.get(cfg.data_split, cfg.data_split)
     if folder:
@@ -87,8 +96,11 @@ def evaluation_data(cfg, val_fraction: float, data: ImageData | None = None, wit
         test = load_split(cfg, ref) if with_test else _subset(data, val_idx[:0])
         test_note = f"{ref} ({splits.DESCRIPTIONS[ref]}, {len(test)} images)"
     notes = {
-        "train": f"{where} without its validation part ({len(train_idx)} images)",
-        "validation": f"{val_fraction:g} of {where} that training never draws from ({len(val_idx)} images)",
+        "train": f"{where} without its validation part ({len(train_idx)} images)"
+        + ("; the discriminator trained on all of it" if trained_on_all else ""),
+        "validation": f"{val_fraction:g} of {where}"
+        + (", which the discriminator trained on too" if trained_on_all else " that training never draws from")
+        + f" ({len(val_idx)} images)",
         "test": test_note,
     }
     return EvalData(_subset(data, train_idx), _subset(data, val_idx), test, train_idx, val_idx, test_idx, notes)

@@ -55,6 +55,7 @@ class Source:
     description: str
     energy_name: str
     recalibrate: bool  # re-estimate BatchNorm statistics on the training part (not a trained encoder's own)
+    trained_on_all: bool = False  # trained on the whole split, validation part included (an EBGAN's D)
 
 
 # ---------------------------------------------------------------------- the measures
@@ -170,6 +171,8 @@ def evaluate(
         raise EbganError(f"--pairs-count must be at least 2 (a positive and a negative), got {n_pairs}")
     source.module.eval()
     emb = {part: embeddings(source.embed, getattr(data, part).images, device) for part in ("train", "val", "test")}
+    if not all(torch.isfinite(e).all() for e in emb.values()):
+        raise EbganError(f"{source.description} gives NaN or infinite embeddings: its training diverged")
     scores = {}
     for part, offset in (("val", 0), ("test", 1)):
         labels = getattr(data, part).labels
@@ -256,7 +259,7 @@ def ebgan_source(
     from ebgan.energy.model import load_energy_model
     from ebgan.nets import build_discriminator
 
-    model = load_energy_model(run, device, bn_stats="saved")
+    model = load_energy_model(run, device, bn_stats="saved")  # a contrastive run is told to use --run
     cfg = model.cfg.updated(data_root=data_root) if data_root else model.cfg
     if model.objective.discriminator_kind != "autoencoder":
         raise EbganError(
@@ -280,6 +283,7 @@ def ebgan_source(
         description,
         "Euclidean distance of the L2-normalised embeddings",
         recalibrate=True,  # a trained D's running averages mix real and generated batches
+        trained_on_all=not random,
     )
 
 
@@ -288,7 +292,7 @@ def evaluate_source(source: Source, device, n_pairs: int = 10_000, seed: int = 0
     evaluate, and write ``out/eval.json`` and ``out/projection.png`` when ``out`` is given."""
     from ebgan.files import write_json
 
-    data = evaluation_data(source.cfg, source.val_fraction)
+    data = evaluation_data(source.cfg, source.val_fraction, trained_on_all=source.trained_on_all)
     if source.recalibrate:
         _recalibrate(source.module, data.train.images.to(device))
     result = evaluate(source, data, device, n_pairs, seed, plot=out / "projection.png" if out else None)

@@ -150,6 +150,29 @@ def _seed_list(base: Config, seeds: int) -> list[int]:
     return [base.seed + i for i in range(seeds)]
 
 
+def _check_runs_dir(runs_dir: Path | None, run_names: list[str]) -> None:
+    """Refuse, before any training, run folders an earlier invocation left (each would stop the
+    benchmark at its turn, losing the scores of every model trained before it)."""
+    if runs_dir is None:
+        return
+    from ebgan.train.run_dir import holds_run
+
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise EbganError(f"--runs-dir {runs_dir} is a file; pass a folder")
+    taken = [name for name in run_names if holds_run(runs_dir / name)]
+    if taken:
+        raise EbganError(
+            f"--runs-dir {runs_dir} already holds {taken[0]}"
+            + (f" and {len(taken) - 1} more of this benchmark's runs" if len(taken) > 1 else "")
+            + "; choose another --runs-dir"
+        )
+
+
+def _run_name(run_name: str, name: str, seed: int) -> str:
+    return f"{run_name}-{name}-seed{seed}"
+
+
 def _over_seeds(
     name: str,
     cfg: Config,
@@ -167,9 +190,12 @@ def _over_seeds(
     runs = []
     for seed in seeds:
         _log(f"{what}: training {name} (seed {seed}) on {len(train)} images", quiet)
-        run_dir = Path(runs_dir) / f"{run_name}-{name}-seed{seed}" if runs_dir else None
-        model = train_energy_model(_seeded(cfg, seed), train, run_dir)
-        runs.append({"seed": seed, **_scores(model, test, labels01)})
+        run_dir = Path(runs_dir) / _run_name(run_name, name, seed) if runs_dir else None
+        try:
+            model = train_energy_model(_seeded(cfg, seed), train, run_dir)
+            runs.append({"seed": seed, **_scores(model, test, labels01)})
+        except EbganError as e:  # which of the many trainings failed (a divergence does not say)
+            raise EbganError(f"{what}, model {name}, seed {seed}: {e}") from e
     return _summary(runs)
 
 
@@ -193,10 +219,13 @@ def one_class_benchmark(
     test = load_images(base.dataset, split="test", **kw)
     if train.num_classes == 0 or (train.labels < 0).any():
         raise EbganError(f"{base.dataset} has no class labels; the one-class protocol needs a labelled dataset")
-    classes = list(range(train.num_classes)) if classes is None else classes
+    classes = list(range(train.num_classes)) if classes is None else list(dict.fromkeys(classes))  # once each
     for k in classes:
         if not 0 <= k < train.num_classes:
             raise EbganError(f"class {k} does not exist in {base.dataset} (classes 0..{train.num_classes - 1})")
+    _check_runs_dir(
+        runs_dir, [_run_name(f"class{k}-{protocol}", name, s) for k in classes for name in configs for s in seed_list]
+    )
     names = CLASS_NAMES.get(base.dataset, [str(i) for i in range(train.num_classes)])
     rows = []
     for k in classes:
@@ -250,6 +279,12 @@ def cross_dataset_benchmark(
     ``other``'s test split the anomalies."""
     base = next(iter(configs.values()))
     seed_list = _seed_list(base, seeds)
+    if other == base.dataset:
+        raise EbganError(
+            f"--cross {other} is the training dataset itself: its test images would be both the normal ones "
+            "and the anomalies; pass another dataset (e.g. mnist under fashion-mnist)"
+        )
+    _check_runs_dir(runs_dir, [_run_name("all", name, s) for name in configs for s in seed_list])
     kw: dict[str, Any] = dict(
         data_root=base.data_root, image_size=base.image_size, fit=base.fit, channels=base.channels
     )

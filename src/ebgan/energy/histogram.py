@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ebgan.errors import EbganError
 from ebgan.plotting import pyplot, save_figure
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
@@ -64,6 +65,12 @@ def energy_histogram(
     }
     if other:
         groups[f"{other} test"] = model.energies(load_images(other, split="test", **kw).images[:n]).numpy()
+    for name, v in groups.items():  # before the plot: no figure of a diverged D
+        if not np.isfinite(v).all():
+            raise EbganError(
+                f"D gives NaN or infinite energies to {int((~np.isfinite(v)).sum())} of the {len(v)} {name} "
+                f"images: {run} diverged; retrain it with a lower learning rate"
+            )
     plot = plot_histogram(groups, out, title=f"{cfg.objective} on {cfg.dataset}, step {model.step}")
     base = groups[reference]
     aurocs = {

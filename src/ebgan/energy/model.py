@@ -113,6 +113,13 @@ def load_energy_model(
     folder = Path(run)
     if not folder.is_dir():
         raise EbganError(f"run folder {folder} does not exist; pass a folder written by 'ebgan train'")
+    from ebgan.contrastive.trainer import ENCODER_JSON
+
+    if (folder / ENCODER_JSON).is_file():
+        raise EbganError(
+            f"{folder} is a contrastive run (a siamese encoder, no discriminator); its pair energy is "
+            f"evaluated by: ebgan contrastive eval --run {folder}"
+        )
     state = load_checkpoint(folder / CHECKPOINT)
     cfg = Config.from_dict(state["config"], str(folder / CHECKPOINT), saved=True)
     objective = build_objective(cfg)

@@ -41,7 +41,7 @@ from ebgan.config import Config
 from ebgan.data.toy import PLANE_EXTENT, make_toy, manifold_distance, toy_key
 from ebgan.energy.surface import plane_grid
 from ebgan.errors import EbganError
-from ebgan.files import atomic_dir, save_npz, write_json
+from ebgan.files import atomic_dir, check_new_folder, save_npz, write_json
 from ebgan.plotting import pyplot, save_figure
 
 # scipy.stats (through ebgan.metrics.ranking too) is imported where the scores are computed:
@@ -228,6 +228,7 @@ def run_shapes(
     toy_key(dataset)  # a clear error for an unknown toy name
     if steps < 1:
         raise EbganError(f"--steps must be at least 1, got {steps}")
+    check_new_folder(out)  # now, not after the training
     strategies = strategies or list(STRATEGIES)
     points = make_toy(dataset, seed=seed)
     result: dict = {

@@ -252,8 +252,11 @@ def margins_figure(histories: dict[str, list[tuple[int, float]]], out: Path) -> 
     return save_figure(fig, out, dpi=110)
 
 
-def check_spec(out: Path, dataset: str, budget: Budget) -> None:
-    """A comparison folder keeps its dataset and budget; objectives and seeds may be added."""
+def check_spec(out: Path, dataset: str, budget: Budget, write: bool = True) -> None:
+    """A comparison folder keeps its dataset and budget; objectives and seeds may be added.
+    ``write``: record them (else only check, as a dry run does)."""
+    if out.exists() and not out.is_dir():
+        raise EbganError(f"--out {out} is a file; pass a folder (created, or continued when it exists)")
     spec = read_json(out / SPEC)
     want = {"dataset": dataset, "budget": str(budget)}
     if spec and {k: spec.get(k) for k in want} != want:
@@ -261,8 +264,43 @@ def check_spec(out: Path, dataset: str, budget: Budget) -> None:
             f"{out} holds a comparison of {spec.get('dataset')} at a budget of {spec.get('budget')}; "
             f"continue it with those, or choose another --out for {dataset} at {budget}"
         )
+    if not write:
+        return
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / SPEC, want)
+
+
+def check_scoring(eval_n: int, curve_points: int, curve_n: int) -> None:
+    """Sample counts the scoring accepts, checked before any training (after it, a final score
+    would be 'not scored' and a curve point would stop the run)."""
+    from ebgan.metrics.evaluate import PR_K
+
+    least = 2 * PR_K + 2
+    if curve_points < 0:
+        raise EbganError(f"--curve-points must be >= 0 (0: none), got {curve_points}")
+    for flag, n, used in (("--eval-n", eval_n, True), ("--curve-n", curve_n, curve_points > 0)):
+        if used and n < least:
+            raise EbganError(f"{flag} {n} is too few samples to score; use at least {least} (or --no-eval)")
+
+
+def _check_saved_config(folder: Path, cfg: Config) -> None:
+    """A run folder of an earlier invocation must hold this run: a finished one is reused as it is,
+    so one trained from another preset (or --preset-dir) would pass for this one."""
+    from ebgan.config import config_diff
+    from ebgan.train.run_dir import CONFIG, holds_run
+
+    if not holds_run(folder):
+        return  # nothing kept yet: the run starts over
+    try:
+        saved = Config.from_dict(load_config_file(folder / CONFIG), str(folder / CONFIG), saved=True)
+        changed = config_diff(saved, cfg)
+    except EbganError:
+        changed = {"config.yaml": (None, None)}
+    if changed:
+        raise EbganError(
+            f"{folder} was trained with another config ({', '.join(sorted(changed))} differ); continue the "
+            "comparison with the presets it was started with, or choose another --out"
+        )
 
 
 def _objective_list(objectives) -> list[str]:
@@ -290,11 +328,13 @@ def plan(
     spent = parse_budget(budget)
     if seeds < 1:
         raise EbganError(f"--seeds must be at least 1, got {seeds}")
+    check_spec(Path(out), dataset, spent, write=False)  # a dry run of another budget is refused as the run is
     runs = []
     for objective in _objective_list(objectives):
         for seed in range(seeds):
             cfg, source = run_config(objective, seed, spent, dataset, data_root, preset_dir, preset_prefix, device)
             folder = Path(out) / objective / f"seed{seed}"
+            _check_saved_config(folder, cfg)
             runs.append(
                 {
                     "objective": objective,
@@ -411,6 +451,8 @@ def compare(
     samples.png and curves.png."""
     if workers < 1:
         raise EbganError(f"--workers must be at least 1, got {workers}")
+    if not no_eval:
+        check_scoring(eval_n, curve_points, curve_n)
     spent = parse_budget(budget)
     planned = plan(dataset, objectives, budget, out, seeds, data_root, preset_dir, preset_prefix, device)
     out = Path(out)

@@ -165,7 +165,13 @@ def read_results(*folders_or_files) -> list[dict]:
     for path in files:
         if not path.is_file():
             raise EbganError(f"{path} does not exist; pass sweep folders or their results-*.jsonl files")
-        for line in path.read_text().splitlines():
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise EbganError(
+                f"{path} is not a results file; pass sweep folders or their results-*.jsonl files"
+            ) from None
+        for line in text.splitlines():
             try:
                 row = json.loads(line)
             except ValueError:
@@ -323,12 +329,20 @@ def sweep(
     base = {**BASE, **(base or {})}
     from ebgan.config import Config
 
-    Config(**{**base, **chosen[0].values, "steps": steps}).resolve() if chosen else None  # config errors: now
+    cfg = Config(**{**base, **chosen[0].values, "steps": steps}).resolve() if chosen else None  # config errors: now
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise EbganError(f"--out {out} is a file; pass a folder (created, or continued when it exists)")
     path = results_path(out, shard)
-    done = {r["id"] for r in read_results(path)} if path.exists() else set()
+    rows = read_results(path) if path.exists() else []
+    if cfg is not None:
+        _check_same_sweep(path, rows, {"steps": steps, "dataset": cfg.dataset, "data_split": cfg.data_split})
+    done = {r["id"] for r in rows}
     todo = [s for s in chosen if s.id not in done]
+    # Every run needs the dataset and the classifier: a missing one is one error now, not an error
+    # result per setting (which a re-run would count as done).
+    loaded = _load_inputs(cfg) if cfg is not None and todo else {}
+    out.mkdir(parents=True, exist_ok=True)
     log(
         f"{grid}: {len(chosen)} settings in shard {shard[0]}/{shard[1]}, {len(chosen) - len(todo)} done, "
         f"{len(todo)} to run with {workers} worker(s)"
@@ -351,11 +365,45 @@ def sweep(
 
     if workers == 1:
         _init_worker(threads, device)
+        _WORKER.update(loaded)
         for job in jobs:
             record(_run_in_worker(job))
     else:
+        loaded.clear()  # each worker loads its own
         _run_pool(jobs, workers, threads, device, record, log)
     return read_results(path)
+
+
+def _check_same_sweep(path: Path, rows: list[dict], want: dict) -> None:
+    """Result ids name a setting, not the steps or data it ran with: results of other ones would pass
+    for this sweep's, so a folder continues only the sweep that wrote it."""
+
+    def what(r: dict) -> str:
+        return f"{r.get('steps')} steps on {r.get('dataset')} ({r.get('data_split')})"
+
+    other = next((r for r in rows if any(k in r and r[k] != v for k, v in want.items())), None)
+    if other is not None:
+        raise EbganError(
+            f"{path} holds results of {what(other)}, not of {what(want)}; continue it with --steps "
+            f"{other.get('steps')} --dataset {other.get('dataset')} --data-split {other.get('data_split')}, "
+            "or choose another --out"
+        )
+
+
+def _load_inputs(cfg) -> dict:
+    """The training data and the classifier of the sweep's runs, checked by ebgan eval's split rule,
+    keyed as the worker cache (``_WORKER``) keeps them."""
+    from ebgan.data import load_training_data
+    from ebgan.data.splits import reference_split
+    from ebgan.metrics.classifier import load_classifier
+
+    data = load_training_data(cfg)
+    net, meta = load_classifier(cfg.dataset)
+    reference_split(cfg.data_split, meta["split_used"])
+    return {
+        (cfg.dataset, cfg.data_split, cfg.image_size, cfg.data_root): data,
+        ("classifier", cfg.dataset): (net, meta),
+    }
 
 
 def _run_pool(jobs: list, workers: int, threads: int, device: str, record, log, fn=None) -> None:
@@ -452,7 +500,8 @@ def summarise(folders, out: str | Path) -> dict:
     out = Path(out)
     where = sorted(
         {
-            f"{r.get('dataset')} ({r.get('data_split')}; classifier {r.get('classifier_split')})"
+            f"{r.get('dataset')} ({r.get('data_split')}; classifier {r.get('classifier_split')}; "
+            f"{r.get('steps')} steps)"
             for r in rows
             if r.get("status") == "ok"
         }

@@ -132,6 +132,8 @@ def train_classifier(
 ) -> dict:
     """Train, test and cache the classifier for ``dataset``; returns its metadata."""
     spec = check_dataset(dataset)
+    if limit is not None and limit < 1:  # x[:-5] would drop the last five, x[:0] is falsy: no limit
+        raise EbganError(f"--limit must be positive, got {limit}")
     data = classifier_splits(dataset, data_root)
     x, y = data["train"], data["train_labels"]
     if limit:  # quick runs for tests
