@@ -359,3 +359,30 @@ def test_moving_margins_are_listed_and_plotted(tmp_path):
     figure = margins_figure(histories, tmp_path / "margins.png")
     assert figure is not None and figure.read_bytes()[:4] == b"\x89PNG"
     assert margins_figure({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+def test_a_toy_compare_notes_its_scores_without_a_reference(tmp_path):
+    """Toy runs are scored by mode coverage: no image reference or feature extractor to name."""
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    common = {
+        "model": "mlp",
+        "latent_dim": 2,
+        "batch_size": 16,
+        "log_every": 1,
+        "model_args": {"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+    }
+    (presets / "toy-ebgan-pt.yaml").write_text(yaml.safe_dump({**common, "objective": "ebgan-pt"}))
+    results = compare_runs(
+        dataset="toy:8gaussians",
+        objectives="ebgan-pt",
+        budget="3",
+        out=tmp_path / "c",
+        seeds=1,
+        preset_dir=str(presets),
+        preset_prefix="toy",
+        eval_n=200,
+        curve_points=0,
+        log=lambda m: None,
+    )
+    assert results["scores_note"] == "200 samples per run", results["scores_note"]

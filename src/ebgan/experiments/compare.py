@@ -483,10 +483,12 @@ def compare(
             run.update({k: scores.get(k) for k in SCORES})
             names = {"frechet": scores.get("frechet_name", "frechet"), "kid": scores.get("kid_name", "kid")}
             floor = scores.get("real_vs_real")
-            eval_note = (
-                f"{eval_n} samples per run against {scores.get('reference')}; "
-                f"features: {scores.get('feature_extractor')}"
-            )
+            parts = [f"{eval_n} samples per run"]  # toy runs are scored by mode coverage: no reference or features
+            if scores.get("reference"):
+                parts[0] += f" against {scores['reference']}"
+            if scores.get("feature_extractor"):
+                parts.append(f"features: {scores['feature_extractor']}")
+            eval_note = "; ".join(parts)
         if errors:
             eval_note = (eval_note + "; " if eval_note else "") + "not scored: " + " | ".join(sorted(errors))
     rows = summarise(runs)
