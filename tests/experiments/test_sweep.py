@@ -38,13 +38,26 @@ def test_samples_are_seeded_and_shards_split_them_disjointly():
         sw.parse_shard("3/3")
 
 
+def _result(id_: str, i_prime: float) -> dict:
+    return {"id": id_, "grid": "paper-mnist", "objective": "ebgan", "params": {}, "status": "ok", "i_prime": i_prime}
+
+
 def test_a_torn_last_line_is_skipped_and_the_first_result_of_an_id_wins(tmp_path):
     path = tmp_path / "results-0of1.jsonl"
-    sw.append_result(path, {"id": "a", "i_prime": 1.0})
-    sw.append_result(path, {"id": "a", "i_prime": 2.0})
+    sw.append_result(path, _result("a", 1.0))
+    sw.append_result(path, _result("a", 2.0))
     with open(path, "a") as f:
         f.write('{"id": "b", "i_pr')
-    assert sw.read_results(tmp_path) == [{"id": "a", "i_prime": 1.0}]
+    assert sw.read_results(tmp_path) == [_result("a", 1.0)]
+
+
+def test_a_line_with_an_id_but_not_a_whole_result_is_named(tmp_path):
+    """A hand-made line ({"id": ...} alone) ended in an internal KeyError deep in the summary."""
+    path = tmp_path / "results-0of1.jsonl"
+    sw.append_result(path, _result("a", 1.0))
+    sw.append_result(path, {"id": "b", "i_prime": 2.0})
+    with pytest.raises(EbganError, match=r"line 2 of .*results-0of1.jsonl is not a sweep result \(grid, objective"):
+        sw.read_results(tmp_path)
 
 
 @pytest.fixture

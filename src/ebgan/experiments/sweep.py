@@ -171,14 +171,28 @@ def read_results(*folders_or_files) -> list[dict]:
             raise EbganError(
                 f"{path} is not a results file; pass sweep folders or their results-*.jsonl files"
             ) from None
-        for line in text.splitlines():
+        for number, line in enumerate(text.splitlines(), 1):
             try:
                 row = json.loads(line)
             except ValueError:
                 continue
             if isinstance(row, dict) and "id" in row:
+                _check_result(row, path, number)
                 seen.setdefault(row["id"], row)
     return list(seen.values())
+
+
+RESULT_FIELDS = {"grid": str, "objective": str, "params": dict, "status": str}  # what the summary reads
+
+
+def _check_result(row: dict, path: Path, number: int) -> None:
+    """A line with an id must be a whole result: a hand-made or foreign one would fail deep in the summary."""
+    bad = [k for k, kind in RESULT_FIELDS.items() if not isinstance(row.get(k), kind)]
+    if bad:
+        raise EbganError(
+            f"line {number} of {path} is not a sweep result ({', '.join(bad)} missing or of the wrong type); "
+            "remove the line, or pass only files that ebgan sweep wrote"
+        )
 
 
 def append_result(path: Path, row: dict) -> None:
