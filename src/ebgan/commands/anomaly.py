@@ -160,6 +160,7 @@ def run(args) -> int:
             configs, args.cross, seeds=args.seeds, runs_dir=args.runs_dir, quiet=args.quiet
         )
         print(json.dumps(result, indent=2) if args.json else format_cross(result))
+        _note_diverged(sum(result[m]["diverged"] for m in result["models"]))
         return 0
     classes = None if args.all_classes else args.normal_class  # None: every class of the dataset
     result = one_class_benchmark(
@@ -180,4 +181,15 @@ def run(args) -> int:
             print(f"  {name}: {how}")
         print()
         print(format_table(result))
+    _note_diverged(sum(result["mean"][m]["diverged"] for m in result["models"]))
     return 0
+
+
+def _note_diverged(count: int) -> None:
+    """Said even with --quiet: the table's cells marked 'diverged' are not scores."""
+    if count:
+        print(
+            f"ebgan: note: {count} training(s) diverged and are marked 'diverged' (a mean over classes leaves "
+            "out a seed with a diverged class); lower the learning rate for those models",
+            file=sys.stderr,
+        )

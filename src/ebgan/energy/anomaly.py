@@ -43,6 +43,7 @@ from ebgan.energy.model import (
 )
 from ebgan.errors import EbganError
 from ebgan.metrics.ranking import auprc, auroc
+from ebgan.train.loop import Diverged
 
 CLASS_NAMES = ClassNames()  # {dataset: class names}, read from the dataset registry at each lookup
 BASELINE = "autoencoder"
@@ -115,10 +116,13 @@ def _spread(values: list[float]) -> tuple[float, float]:
 
 
 def _summary(runs: list[dict]) -> dict:
-    """Per-seed score dicts -> mean and spread of each score, the runs kept."""
+    """Per-seed score dicts -> mean and spread of each score over the seeds that trained (None when
+    every one diverged), the runs kept; ``diverged``: how many did not."""
+    scored = [r for r in runs if "auroc" in r]
     out: dict[str, Any] = {}
     for key in ("auroc", "auprc"):
-        out[key], out[key + "_std"] = _spread([r[key] for r in runs])
+        out[key], out[key + "_std"] = _spread([r[key] for r in scored]) if scored else (None, None)
+    out["diverged"] = len(runs) - len(scored)
     out["runs"] = runs
     return out
 
@@ -194,7 +198,10 @@ def _over_seeds(
         try:
             model = train_energy_model(_seeded(cfg, seed), train, run_dir)
             runs.append({"seed": seed, **_scores(model, test, labels01)})
-        except EbganError as e:  # which of the many trainings failed (a divergence does not say)
+        except Diverged as e:  # one cell of a long benchmark: recorded, and the others still run
+            _log(f"{what}, model {name}, seed {seed}: {e}; recorded as diverged", quiet)
+            runs.append({"seed": seed, "status": "diverged", "message": str(e)})
+        except EbganError as e:  # which of the many trainings failed (the error itself does not say)
             raise EbganError(f"{what}, model {name}, seed {seed}: {e}") from e
     return _summary(runs)
 
@@ -250,15 +257,19 @@ def one_class_benchmark(
                 f"class {k} ({names[k]})",
                 quiet,
             )
-        _log(f"class {k}: " + ", ".join(f"{m} AUROC {row[m]['auroc']:.3f}" for m in configs), quiet)
+        _log(f"class {k}: " + ", ".join(f"{m} AUROC {_number(row[m]['auroc'])}" for m in configs), quiet)
         rows.append(row)
     mean: dict[str, dict] = {}
     for name in configs:
         mean[name] = {}
         for key in ("auroc", "auprc"):
-            per_seed = [float(np.mean([r[name]["runs"][i][key] for r in rows])) for i in range(len(seed_list))]
-            mean[name][key], mean[name][key + "_std"] = _spread(per_seed)
+            # a seed's mean over classes needs every class: one diverged class leaves that seed out
+            cells = [[r[name]["runs"][i].get(key) for r in rows] for i in range(len(seed_list))]
+            per_seed = [None if None in c else float(np.mean(c)) for c in cells]
+            whole = [v for v in per_seed if v is not None]
+            mean[name][key], mean[name][key + "_std"] = _spread(whole) if whole else (None, None)
             mean[name][key + "_per_seed"] = per_seed
+        mean[name]["diverged"] = sum(r[name]["diverged"] for r in rows)
     return {
         "dataset": base.dataset,
         "protocol": protocol,
@@ -307,8 +318,15 @@ def cross_dataset_benchmark(
     return out
 
 
+def _number(value: float | None) -> str:
+    return "diverged" if value is None else f"{value:.3f}"
+
+
 def _cell(r: dict, key: str) -> str:
-    return f"{r[key]:.3f} ± {r[key + '_std']:.3f}"
+    if r[key] is None:
+        return "diverged"
+    lost = f" ({r['diverged']} diverged)" if r.get("diverged") else ""  # a mean over fewer seeds
+    return f"{r[key]:.3f} ± {r[key + '_std']:.3f}{lost}"
 
 
 def format_table(result: dict) -> str:
