@@ -234,12 +234,11 @@ def run_setting(setting: Setting, base: dict, steps: int, keep_runs: Path | None
     import torch
 
     from ebgan.config import Config
-    from ebgan.data import load_training_data, to_uint8
+    from ebgan.data import to_uint8
     from ebgan.data.sources import ImageData, fit_images
-    from ebgan.data.splits import reference_split
     from ebgan.generator_io import sample_images
     from ebgan.metrics import scores
-    from ebgan.metrics.classifier import FIT, IMAGE_SIZE, classify, load_classifier
+    from ebgan.metrics.classifier import FIT, IMAGE_SIZE, classify
     from ebgan.train import Trainer
     from ebgan.train.trainer import Diverged
 
@@ -264,21 +263,15 @@ def run_setting(setting: Setting, base: dict, steps: int, keep_runs: Path | None
             }
         ).resolve()
         row.update(dataset=cfg.dataset, data_split=cfg.data_split)
-        key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.data_root)
         t_load = time.perf_counter()
-        if key not in _WORKER:
-            _WORKER[key] = load_training_data(cfg)
-        if ("classifier", cfg.dataset) not in _WORKER:
-            _WORKER[("classifier", cfg.dataset)] = load_classifier(cfg.dataset)
-        net, meta = _WORKER[("classifier", cfg.dataset)]
-        reference_split(cfg.data_split, meta["split_used"])  # the honest-split rule of ebgan eval
+        data, net, meta = _inputs(cfg)
         row["classifier_split"] = meta["split_used"]
         row["load_seconds"] = round(time.perf_counter() - t_load, 2)  # once per worker: dataset and classifier
         t_train = time.perf_counter()
         folder = Path(keep_runs) / setting.id if keep_runs else Path(tempfile.mkdtemp(prefix="ebgan-sweep-"))
         if keep_runs and folder.exists():
             shutil.rmtree(folder)  # an unfinished run of this setting (it has no result line)
-        trainer = Trainer(cfg, _WORKER[key], run_dir=folder)
+        trainer = Trainer(cfg, data, run_dir=folder)
         trainer.train(progress=False)
         row["train_seconds"] = round(time.perf_counter() - t_train, 2)  # the run itself, loads excluded
         t1 = time.perf_counter()
@@ -354,8 +347,12 @@ def sweep(
     done = {r["id"] for r in rows}
     todo = [s for s in chosen if s.id not in done]
     # Every run needs the dataset and the classifier: a missing one is one error now, not an error
-    # result per setting (which a re-run would count as done).
-    loaded = _load_inputs(cfg) if cfg is not None and todo else {}
+    # result per setting (which a re-run would count as done). Loaded into this process's cache,
+    # which the settings run here (one worker) then use.
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    _init_worker(threads, device)
+    if cfg is not None and todo:
+        _inputs(cfg)
     out.mkdir(parents=True, exist_ok=True)
     log(
         f"{grid}: {len(chosen)} settings in shard {shard[0]}/{shard[1]}, {len(chosen) - len(todo)} done, "
@@ -363,7 +360,6 @@ def sweep(
     )
     runs_dir = out / "runs" if keep_runs else None
     jobs = [(s, base, steps, runs_dir, eval_n) for s in todo]
-    threads = max(1, (os.cpu_count() or 1) // workers)
     t0 = time.perf_counter()
     done_now = 0
 
@@ -378,12 +374,9 @@ def sweep(
         )
 
     if workers == 1:
-        _init_worker(threads, device)
-        _WORKER.update(loaded)
         for job in jobs:
             record(_run_in_worker(job))
-    else:
-        loaded.clear()  # each worker loads its own
+    else:  # each worker process loads its own
         _run_pool(jobs, workers, threads, device, record, log)
     return read_results(path)
 
@@ -404,20 +397,21 @@ def _check_same_sweep(path: Path, rows: list[dict], want: dict) -> None:
         )
 
 
-def _load_inputs(cfg) -> dict:
-    """The training data and the classifier of the sweep's runs, checked by ebgan eval's split rule,
-    keyed as the worker cache (``_WORKER``) keeps them."""
+def _inputs(cfg) -> tuple:
+    """The training data and the classifier of a setting's config, loaded once per process into
+    ``_WORKER``, and the classifier checked by ebgan eval's honest-split rule: (data, net, meta)."""
     from ebgan.data import load_training_data
     from ebgan.data.splits import reference_split
     from ebgan.metrics.classifier import load_classifier
 
-    data = load_training_data(cfg)
-    net, meta = load_classifier(cfg.dataset)
+    key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.data_root)
+    if key not in _WORKER:
+        _WORKER[key] = load_training_data(cfg)
+    if ("classifier", cfg.dataset) not in _WORKER:
+        _WORKER[("classifier", cfg.dataset)] = load_classifier(cfg.dataset)
+    net, meta = _WORKER[("classifier", cfg.dataset)]
     reference_split(cfg.data_split, meta["split_used"])
-    return {
-        (cfg.dataset, cfg.data_split, cfg.image_size, cfg.data_root): data,
-        ("classifier", cfg.dataset): (net, meta),
-    }
+    return _WORKER[key], net, meta
 
 
 def _run_pool(jobs: list, workers: int, threads: int, device: str, record, log, fn=None) -> None:
