@@ -74,16 +74,12 @@ def load_celeba(roots: list[Path], size: int, channels: int, cache: Path) -> tor
 
 
 def load_folder(folder: Path, size: int, channels: int, cache: Path) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(images, labels, number of classes) of an image folder, decoded to ``size`` once. Labels number the
-    sub-folders holding images, sorted (as ``load_image_folder`` and torchvision's ImageFolder do);
-    images directly in ``folder`` get -1."""
-    from ebgan.data.sources import MAX_UPSCALE
+    """(images, labels, number of classes) of an image folder, decoded to ``size`` once; the files
+    and labels as ``ebgan.data.sources.folder_files`` finds them."""
+    from ebgan.data.sources import MAX_UPSCALE, folder_files
 
-    if not folder.is_dir():
-        raise EbganError(f"image folder {folder} does not exist; pass an existing folder as --dataset folder:PATH")
-    names = _image_names(folder)
-    if not names:
-        raise EbganError(f"no images (png, jpg, bmp, gif, webp) found under {folder}")
+    files, labels, num_classes = folder_files(folder)
+    names = [p.relative_to(folder).as_posix() for p in files]
     stat, read = _folder_source(folder, channels)
     blown_up: list[str] = []
 
@@ -100,11 +96,7 @@ def load_folder(folder: Path, size: int, channels: int, cache: Path) -> tuple[to
             f"side and were enlarged more than {MAX_UPSCALE:g}x to {size}x{size} (e.g. {', '.join(blown_up[:3])}); "
             "remove them from the folder if that is not wanted"
         )
-    top = [n.rsplit("/", 1)[0] if "/" in n else None for n in names]
-    classes = sorted({t for t in top if t is not None})
-    index = {c: i for i, c in enumerate(classes)}
-    labels = torch.tensor([index[t] if t is not None else -1 for t in top], dtype=torch.long)
-    return images, labels, len(classes)
+    return images, labels, num_classes
 
 
 def load_lsun(category: str, roots: list[Path], size: int, channels: int, cache: Path) -> torch.Tensor:

@@ -214,23 +214,31 @@ def load_image_folder(path: str | Path, channels: int) -> ImageData:
     (``ebgan.data.photos.load_folder``). Images must share a size after ``fit_images`` (the caller's job).
     """
     root = Path(path).expanduser()
+    files, labels, num_classes = folder_files(root)
+    images = [read_image(p, channels) for p in files]
+    if len({tuple(im.shape) for im in images}) > 1:
+        images = _to_common_size(images, files)
+    return ImageData(torch.stack(images), labels, f"folder:{root}", num_classes)
+
+
+def folder_files(root: Path) -> tuple[list[Path], torch.Tensor, int]:
+    """The image files of a folder (sorted), their labels and the number of classes: the sub-folders
+    holding images, sorted and numbered as torchvision's ImageFolder does; images directly in
+    ``root`` get -1."""
     if not root.is_dir():
         raise EbganError(f"image folder {root} does not exist; pass an existing folder as --dataset folder:PATH")
     files = image_files(root)
     if not files:
         raise EbganError(f"no images (png, jpg, bmp, gif, webp) found under {root}")
-    class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
-    class_index = {c: i for i, c in enumerate(class_names)}
-    images, labels = [], []
-    for p in files:
-        images.append(read_image(p, channels))
-        labels.append(class_index.get(p.parent.relative_to(root).as_posix(), -1))
-    if len({tuple(im.shape) for im in images}) > 1:
-        images = _to_common_size(images, files)
-    return ImageData(torch.stack(images), torch.tensor(labels), f"folder:{root}", len(class_names))
+    parents = [p.parent.relative_to(root).as_posix() for p in files]
+    class_index = {c: i for i, c in enumerate(sorted(set(parents) - {"."}))}
+    labels = torch.tensor([class_index.get(c, -1) for c in parents], dtype=torch.long)
+    return files, labels, len(class_index)
 
 
-MAX_UPSCALE = 2.0  # images smaller than 1/2 of the common size are refused, not blown up
+# In memory (--fit pad): images under 1/2 of the folder's common size are refused, not blown up. Through
+# the decoded cache (--fit resize): images enlarged more than this to the run's size are named.
+MAX_UPSCALE = 2.0
 
 
 def _to_common_size(images: list[torch.Tensor], files: list[Path]) -> list[torch.Tensor]:
