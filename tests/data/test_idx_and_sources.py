@@ -249,6 +249,25 @@ def test_an_image_folder_follows_linked_class_folders_once_and_skips_folders_nam
     assert data.labels.tolist() == [0, 0, 0, 1, 1] and data.num_classes == 2
 
 
+@pytest.mark.parametrize("fit", ["pad", "resize"])  # in memory, and through the decoded cache
+def test_an_image_folder_copied_from_a_mac_or_a_notebook_loads_its_images_only(tmp_path, fit):
+    """macOS leaves ``._name.png`` metadata files (not images) beside each file on a foreign disk, and
+    Jupyter a ``.ipynb_checkpoints`` folder inside the folder it browsed: neither is data."""
+    from PIL import Image
+
+    root = tmp_path / ".datasets" / "pets"  # a hidden folder the user names is still read
+    for cls, n in (("cats", 2), ("dogs", 3)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (8, 8), 40 * i).save(root / cls / f"{i}.png")
+            (root / cls / f"._{i}.png").write_bytes(b"\x00\x05\x16\x07" + bytes(60))  # AppleDouble header
+    (root / "cats" / ".ipynb_checkpoints").mkdir()
+    Image.new("L", (8, 8), 255).save(root / "cats" / ".ipynb_checkpoints" / "0-checkpoint.png")
+    data = load_images(f"folder:{root}", image_size=8, fit=fit, channels=1)
+    assert data.labels.tolist() == [0, 0, 1, 1, 1] and data.num_classes == 2
+    assert data.images[:, 0, 4, 4].tolist() == [0, 40, 0, 40, 80]  # no white checkpoint copy among them
+
+
 def test_an_idx_file_of_no_images_is_named(tmp_path):
     """Not the trainer's 'batch_size 64 exceeds the 0 training samples; use --batch-size 0 or less'."""
     write_idx_split(tmp_path / "mnist", "t10k", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))

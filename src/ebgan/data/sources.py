@@ -155,7 +155,9 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 def image_files(folder: str | Path) -> list[Path]:
     """The image files under ``folder`` at any depth (extensions in any case), sorted. Sub-folders that
     are symbolic links are followed, each real folder once (``Path.rglob`` skips them: a dataset of linked
-    class folders would silently lose them); a folder named like an image is not a file."""
+    class folders would silently lose them); a folder named like an image is not a file. Hidden files
+    and folders below ``folder`` (names starting with '.') are skipped: macOS's ``._photo.jpg`` metadata
+    files are not images, and a ``.ipynb_checkpoints`` folder is not a class."""
     found, seen = [], set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -163,8 +165,13 @@ def image_files(folder: str | Path) -> list[Path]:
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames.sort()  # which of two links to one folder is walked does not depend on the file system
-        found += [Path(dirpath, f) for f in filenames if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+        # which of two links to one folder is walked does not depend on the file system
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [
+            Path(dirpath, f)
+            for f in filenames
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
+        ]
     return sorted(found)
 
 
