@@ -193,6 +193,17 @@ def test_scoring_sample_counts_and_out_are_checked_before_training(setup, tmp_pa
     assert "is a file; pass a folder" in capsys.readouterr().err
 
 
+def test_a_missing_dataset_is_refused_before_the_folder_is_made(setup, tmp_path):
+    """Else the folder, holding only the spec, pins the budget of a comparison that never trained:
+    the next attempt at another budget was refused."""
+    missing = tmp_path / "not-here"
+    with pytest.raises(EbganError, match=f"image folder {missing} does not exist"):
+        compare(args_for(setup, dataset=f"folder:{missing}", objectives="gan", budget="2", seeds=1))
+    assert not Path(setup.out).exists()
+    compare(args_for(setup, objectives="gan", budget="3", seeds=1))  # the next attempt, at another budget
+    assert json.loads((Path(setup.out) / "compare.json").read_text())["budget"] == "3 steps"
+
+
 def test_dry_run_lists_the_runs_and_writes_nothing(setup, capsys):
     assert (
         main(

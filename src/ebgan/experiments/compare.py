@@ -456,6 +456,11 @@ def compare(
     spent = parse_budget(budget)
     planned = plan(dataset, objectives, budget, out, seeds, data_root, preset_dir, preset_prefix, device)
     out = Path(out)
+    # A missing dataset is one error before the folder is made: a folder holding only the spec of a
+    # comparison that never trained would refuse the next attempt at another budget.
+    for r in planned:
+        if not r["finished"]:
+            _training_data(r["config"])
     check_spec(out, dataset, spent)
     jobs = [(r, spent, checkpoint_seconds, 0 if no_eval else curve_points, curve_n) for r in planned]
     if workers <= 1:
@@ -520,6 +525,15 @@ def compare(
 _DATA: dict = {}  # training sets loaded in this process, shared by its runs
 
 
+def _training_data(cfg: Config):
+    from ebgan.data import load_training_data
+
+    key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.fit, cfg.channels, cfg.data_root)
+    if key not in _DATA:
+        _DATA[key] = load_training_data(cfg)
+    return _DATA[key]
+
+
 def _set_threads(threads: int) -> None:
     import torch
 
@@ -530,16 +544,11 @@ def _train_planned(
     r: dict, spent: Budget, checkpoint_seconds: float, curve_points: int, curve_n: int, log=print
 ) -> dict:
     """Train one planned run to the budget (resuming it, or skipping it when finished); its table row."""
-    from ebgan.data import load_training_data
-
     cfg, folder = r["config"], Path(r["folder"])
     log(f"{r['objective']} seed {r['seed']} ({r['preset']}, {cfg.model}) -> {folder}")
     data, curve = None, None
     if not read_json(folder / BUDGET).get("finished"):
-        key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.fit, cfg.channels, cfg.data_root)
-        if key not in _DATA:
-            _DATA[key] = load_training_data(cfg)
-        data = _DATA[key]
+        data = _training_data(cfg)
         if curve_points:
             curve = _curve_for(folder, cfg, spent, curve_points, curve_n, log)
     record = train_run(cfg, data, folder, spent, checkpoint_seconds, log, curve=curve)
