@@ -79,15 +79,18 @@ class Distributed:
 
     def start(self, device: torch.device) -> None:
         """Join the process group (NCCL on CUDA, gloo on CPU) and open the gloo control group."""
+        # The control group gets the timeout too: torch's default for a new gloo group is 30 minutes, and
+        # ranks wait on it (at the per-step stop check) while rank 0 evaluates.
         if not self.active or torch.distributed.is_initialized():
             if self.active:
-                self._control = torch.distributed.new_group(backend="gloo")
+                self._control = torch.distributed.new_group(backend="gloo", timeout=collective_timeout())
             return
         backend = BACKENDS.get(device.type)
         if backend is None:
             raise EbganError(f"distributed training runs on cpu or cuda, not {device.type}; use --device cpu or cuda")
-        torch.distributed.init_process_group(backend, timeout=collective_timeout())
-        self._control = torch.distributed.new_group(backend="gloo") if backend != "gloo" else None
+        timeout = collective_timeout()
+        torch.distributed.init_process_group(backend, timeout=timeout)
+        self._control = torch.distributed.new_group(backend="gloo", timeout=timeout) if backend != "gloo" else None
 
     def close(self) -> None:
         if self.active and torch.distributed.is_initialized():

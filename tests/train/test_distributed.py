@@ -244,3 +244,26 @@ def test_the_collective_timeout_is_read_from_the_environment_with_a_clear_error(
         monkeypatch.setenv("EBGAN_DIST_TIMEOUT_MIN", bad)
         with pytest.raises(EbganError, match=f"must be a positive number of minutes, got {bad!r}"):
             collective_timeout()
+
+
+@pytest.mark.parametrize("initialised", [False, True])
+def test_the_control_group_waits_as_long_as_the_training_group(monkeypatch, initialised):
+    """On CUDA the stop check and the checkpoint barrier go over a separate gloo group, where the
+    other ranks wait while rank 0 evaluates: it must get EBGAN_DIST_TIMEOUT_MIN too, not torch's
+    30-minute default for a new group. The groups are recorded, not created (no GPU here)."""
+    import datetime
+
+    made: list[tuple[str, object]] = []
+    monkeypatch.setenv("EBGAN_DIST_TIMEOUT_MIN", "90")
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: initialised)
+    monkeypatch.setattr(
+        torch.distributed, "init_process_group", lambda backend, timeout=None: made.append((backend, timeout))
+    )
+    monkeypatch.setattr(
+        torch.distributed, "new_group", lambda backend=None, timeout=None: made.append((backend, timeout)) or "control"
+    )
+    d = Distributed(world_size=2, rank=1, local_rank=1)
+    d.start(torch.device("cuda", 1))
+    ninety = datetime.timedelta(minutes=90)
+    assert made == ([("gloo", ninety)] if initialised else [("nccl", ninety), ("gloo", ninety)])
+    assert d._control == "control"
