@@ -90,6 +90,7 @@ class TrainingLoop:
         self._stop_signal: int | None = None
         self._divergence = Divergence(self.device, self.DIVERGENCE_KEYS)
         self.saved_step: int | None = None  # step of the last checkpoint written or resumed from
+        self._own_state: dict = {}  # what sync_state replaced on this rank, put back before the next step
         # The metrics summed since the last log line (key -> sum, key -> steps): a checkpoint between
         # two log lines keeps them, so the first line after a resume averages the same steps.
         self._log_sums: dict[str, Any] = {}
@@ -149,8 +150,16 @@ class TrainingLoop:
     def divergence_advice(self) -> str:
         return "Lower the learning rate and start again"
 
-    def sync_state(self) -> None:
-        """Make the ranks' state agree before a checkpoint (e.g. average BatchNorm statistics)."""
+    def sync_state(self) -> dict:
+        """Make the ranks' state agree before a checkpoint (e.g. average BatchNorm statistics); a
+        collective. Returns this rank's own values it replaced (CPU tensors by name, the same names
+        and shapes on every rank): the checkpoint keeps every rank's, and ``restore_own_state`` puts
+        them back before the next step and on a resume with the same process count, so where
+        checkpoints fall does not change the training (a resume stays bit-identical)."""
+        return {}
+
+    def restore_own_state(self, own: dict) -> None:
+        """Put back what ``sync_state`` replaced on this rank."""
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -162,23 +171,26 @@ class TrainingLoop:
             "rng": ckpt.rng_states(self.device),
         }
 
-    def _rng_of_every_rank(self) -> dict:
-        """Under DDP, ``rng_ranks`` (every rank's global RNG states) and ``world_size``, for
-        ``save``. A collective: every rank calls it (``state_dict`` alone is this rank's, for the
-        hooks that run on rank 0 only)."""
-        own = ckpt.rng_states(self.device)
+    def _rng_of_every_rank(self, own: dict) -> dict:
+        """Under DDP, ``rng_ranks`` (every rank's global RNG states), ``own_ranks`` (every rank's
+        ``own``, from ``sync_state``) and ``world_size``, for ``save``. A collective: every rank
+        calls it (``state_dict`` alone is this rank's, for the hooks that run on rank 0 only)."""
         if not self.dist.active:
             return {}
         ranks: list[dict] = [{} for _ in range(self.dist.world_size)]
-        for key, value in own.items():
-            for r, v in enumerate(self.dist.gather_cpu(value)):
-                ranks[r][key] = v
-        return {"rng_ranks": ranks, "world_size": self.dist.world_size}
+        owns: list[dict] = [{} for _ in range(self.dist.world_size)]
+        for out, values in ((ranks, ckpt.rng_states(self.device)), (owns, own)):
+            for key, value in values.items():
+                for r, v in enumerate(self.dist.gather_cpu(value)):
+                    out[r][key] = v
+        return {"rng_ranks": ranks, "world_size": self.dist.world_size, **({"own_ranks": owns} if own else {})}
 
     def _set_rng(self, state: dict, path: Path) -> None:
         saved_world = int(state.get("world_size", 1))
         if saved_world == self.dist.world_size and (saved_world == 1 or "rng_ranks" in state):
             ckpt.set_rng_states(state["rng_ranks"][self.dist.rank] if self.dist.active else state["rng"], self.device)
+            if self.dist.active:
+                self._own_state = dict(state.get("own_ranks", [{}] * saved_world)[self.dist.rank])
             return
         # Another process count: data order and noise are global (the same at any count), the
         # per-rank RNGs (dropout) cannot be split or merged, so they restart from the seed.
@@ -222,8 +234,8 @@ class TrainingLoop:
     def save(self) -> None:
         """Write the checkpoint (rank 0; every rank takes part and waits until it is written)."""
         self._divergence.check(self)  # never a checkpoint of diverged weights
-        self.sync_state()
-        state = {**self.state_dict(), **self._rng_of_every_rank(), **self._partial_log()}  # collectives under DDP
+        own = self.sync_state()
+        state = {**self.state_dict(), **self._rng_of_every_rank(own), **self._partial_log()}  # collectives under DDP
         if self.writer.enabled:
             try:
                 save_torch(self.writer.folder / CHECKPOINT, state)
@@ -232,6 +244,7 @@ class TrainingLoop:
                 raise EbganError(f"{e} (last checkpoint: {last}; training stopped at step {self.step})") from e
             self.export()
         self.saved_step = self.step
+        self._own_state = own  # put back before the next step: the final grid shows what was exported
         self.dist.barrier()  # no rank goes on (or exits) before the checkpoint is on disk
 
     def _partial_log(self) -> dict:
@@ -282,6 +295,9 @@ class TrainingLoop:
         bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
         try:
             while self.step < total:
+                if self._own_state:
+                    self.restore_own_state(self._own_state)
+                    self._own_state = {}
                 metrics = self.train_step()
                 self._divergence.record(self.step, metrics)
                 step_keys.update(metrics)

@@ -294,10 +294,23 @@ class Trainer(TrainingLoop):
         self.prepare_seconds = time.perf_counter() - t0  # pretraining's share, for estimates
         self.dist.broadcast(self.D, self.objective)  # pretraining ran on each rank: keep rank 0's
 
-    def sync_state(self) -> None:
+    def _floating_buffers(self) -> dict[str, torch.Tensor]:
+        nets = {"G": self.G, "D": self.D, **({"G_ema": self.ema.model} if self.ema is not None else {})}
+        return {f"{n}.{k}": b for n, net in nets.items() for k, b in net.named_buffers() if b.is_floating_point()}
+
+    def sync_state(self) -> dict:
         # Without --sync-bn each rank's BatchNorm statistics follow its slice: checkpoints hold their mean.
-        nets = (self.G, self.D, *((self.ema.model,) if self.ema is not None else ()))
-        self.dist.average_buffers(*nets)
+        if not self.dist.active:
+            return {}
+        buffers = self._floating_buffers()
+        own = {k: b.detach().cpu().clone() for k, b in buffers.items()}
+        self.dist.average_buffers(self.G, self.D, *((self.ema.model,) if self.ema is not None else ()))
+        return own
+
+    def restore_own_state(self, own: dict) -> None:
+        with torch.no_grad():
+            for k, b in self._floating_buffers().items():
+                b.copy_(own[k])
 
     def after_step(self) -> None:
         if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
