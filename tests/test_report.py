@@ -27,3 +27,22 @@ def test_no_metrics_still_gives_a_report_without_a_plot(tmp_path):
     text = write_report(tmp_path, Config(objective="gan", model="mlp").resolve()).read_text()
     assert "objective gan: gan_loss non-saturating" in text
     assert not (tmp_path / "losses.png").exists()
+
+
+def test_the_report_says_which_generator_its_grids_and_export_are(tmp_path):
+    """An EMA run's grids and generator.safetensors are the EMA generator's, not G's: the report says so."""
+    from ebgan.cli import main
+    from ebgan.files import save_png
+    from tests.conftest import TOY_TRAIN_ARGS, synthetic_images
+
+    for i, img in enumerate(synthetic_images(16)):
+        save_png(tmp_path / "imgs" / f"{i}.png", img.numpy())
+    run = tmp_path / "run"
+    args = ["--dataset", f"folder:{tmp_path / 'imgs'}", "--channels", "1", "--batch-size", "8", "--latent-dim", "8"]
+    assert main(["train", "--out", str(run), *args, "--steps", "3", "--ema-decay", "0.5", "--no-progress"]) == 0
+    text = (run / "report.md").read_text()
+    assert "- generator (generator.safetensors and the sample grids): ema (decay 0.5, from step 0), " in text
+    assert "exported at step 3" in text and "## Samples at step 3" in text
+    toy = tmp_path / "toy"  # no grids: points
+    assert main(["train", "--out", str(toy), *TOY_TRAIN_ARGS, "--steps", "2"]) == 0
+    assert "- generator (generator.safetensors): raw, exported at step 2\n" in (toy / "report.md").read_text()

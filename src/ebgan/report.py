@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ebgan.config import Config
 from ebgan.files import write_text
+from ebgan.generator_io import SPEC, read_spec
 from ebgan.plotting import pyplot, save_figure
 from ebgan.train.run_dir import read_metrics
 
@@ -56,6 +57,10 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
         lines.append(
             f"- margin: {last['margin']:.4g} at the last logged step" + (f" ({schedule} schedule)" if schedule else "")
         )
+    if (folder / SPEC).is_file():  # the grids are drawn by the generator that is exported: say which one
+        spec = read_spec(folder)
+        shown = "generator.safetensors and the sample grids" if grids else "generator.safetensors"
+        lines.append(f"- generator ({shown}): {spec.get('generator', 'raw')}, exported at step {spec.get('step', '?')}")
     if wall_seconds is not None:
         lines.append(f"- wall time this session: {wall_seconds:.1f} s")
     if speeds:
