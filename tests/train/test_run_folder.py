@@ -106,6 +106,23 @@ def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path):
     assert steps_logged(run) == [1, 2, 3, 4, 5]
 
 
+def test_resume_drops_the_grids_of_steps_after_its_checkpoint(tmp_path):
+    """A session killed after its checkpoint leaves grids of later steps; a resume that stops before
+    them must not keep them, nor report.md show one as the run's last samples."""
+    from ebgan.files import save_png
+
+    for i, img in enumerate(synthetic_images(16)):
+        save_png(tmp_path / "imgs" / f"{i}.png", img.numpy())
+    run = tmp_path / "run"
+    args = ["--dataset", f"folder:{tmp_path / 'imgs'}", "--channels", "1", "--batch-size", "8", "--latent-dim", "8"]
+    assert main(["train", "--out", str(run), *args, "--steps", "2", "--sample-every", "1", "--no-progress"]) == 0
+    grids = run / "samples"
+    (grids / "step_000004.png").write_bytes((grids / "step_000002.png").read_bytes())  # the killed session's
+    assert main(["train", "--resume", str(run), "--steps", "3", "--no-progress"]) == 0
+    assert sorted(p.name for p in grids.iterdir()) == [f"step_00000{i}.png" for i in (1, 2, 3)]
+    assert "## Samples at step 3" in (run / "report.md").read_text()
+
+
 def test_a_resume_that_cannot_proceed_changes_nothing(tmp_path, capsys):
     run = tmp_path / "run"
     assert toy(run, "--steps", "4") == 0

@@ -151,6 +151,9 @@ class RunWriter:
         else:
             self._cut_metrics(step)
             self._purge_step = step + 1  # TensorBoard drops its events after the checkpoint too
+            for grid in (self.folder / "samples").glob("step_*.png"):  # a killed session's, past the checkpoint
+                if grid_step(grid) > step:
+                    grid.unlink()
         cfg.save(self.folder / CONFIG)
 
     def _cut_metrics(self, step: int) -> None:
@@ -225,6 +228,14 @@ def _line_step(line: str) -> float:
         return json.loads(line)["step"]
     except (ValueError, KeyError, TypeError):
         return float("inf")  # a torn last line (killed mid-append) goes with the steps after the checkpoint
+
+
+def grid_step(path: Path) -> int:
+    """The step of a sample grid ``samples/step_NNNNNN.png`` (``save_grid``); -1 for a file not named so."""
+    try:
+        return int(path.stem.removeprefix("step_"))
+    except ValueError:
+        return -1
 
 
 def read_metrics(folder: Path) -> list[dict]:
