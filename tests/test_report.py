@@ -46,3 +46,13 @@ def test_the_report_says_which_generator_its_grids_and_export_are(tmp_path):
     toy = tmp_path / "toy"  # no grids: points
     assert main(["train", "--out", str(toy), *TOY_TRAIN_ARGS, "--steps", "2"]) == 0
     assert "- generator (generator.safetensors): raw, exported at step 2\n" in (toy / "report.md").read_text()
+
+
+def test_the_samples_shown_are_the_last_steps_grid(tmp_path):
+    """Grids are chosen by step: past step 999,999 the names grow a digit and sort before the earlier
+    ones; a file that only looks like a grid is not one."""
+    (tmp_path / "samples").mkdir()
+    for name in ("step_999999.png", "step_1000000.png", "step_notes.png"):
+        (tmp_path / "samples" / name).write_bytes(b"")
+    text = write_report(tmp_path, Config(objective="gan", model="mlp").resolve()).read_text()
+    assert "## Samples at step 1000000\n\n![samples](samples/step_1000000.png)" in text

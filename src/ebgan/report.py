@@ -8,7 +8,7 @@ from ebgan.config import Config
 from ebgan.files import write_text
 from ebgan.generator_io import SPEC, read_spec
 from ebgan.plotting import pyplot, save_figure
-from ebgan.train.run_dir import read_metrics
+from ebgan.train.run_dir import grid_step, read_metrics
 
 PANELS = [
     ("losses", ("loss_d", "loss_g")),
@@ -43,7 +43,8 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
     folder = Path(folder)
     rows = read_metrics(folder)
     plot = plot_metrics(folder)
-    grids = sorted((folder / "samples").glob("step_*.png"))
+    # by step, not by name: step_1000000.png sorts before step_999999.png
+    grids = sorted((p for p in (folder / "samples").glob("step_*.png") if grid_step(p) >= 0), key=grid_step)
     last = rows[-1] if rows else {}
     speeds = [r["images_per_s"] for r in rows[1:] or rows if "images_per_s" in r]
     lines = [
@@ -72,7 +73,7 @@ def write_report(folder: Path, cfg: Config, wall_seconds: float | None = None) -
     if grids:
         lines += [
             "",
-            f"## Samples at step {int(grids[-1].stem.split('_')[1])}",
+            f"## Samples at step {grid_step(grids[-1])}",
             "",
             f"![samples](samples/{grids[-1].name})",
         ]
