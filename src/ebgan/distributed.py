@@ -158,7 +158,8 @@ class Distributed:
     @torch.no_grad()
     def average_buffers(self, *modules: nn.Module) -> None:
         """Average floating buffers (BatchNorm running statistics) over ranks: without --sync-bn each
-        rank's statistics follow its own slice; checkpoints, grids and exports use their mean."""
+        rank's statistics follow its own slice; checkpoints, the exported generator and the final grid
+        use their mean (the grids and evaluations between checkpoints, rank 0's own)."""
         if not self.active:
             return
         for module in modules:
