@@ -72,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, MemoryError) as e:
         return _fail(f"{e.__class__.__name__}: {e}", 1, debug)
     except RuntimeError as e:
+        if _lost_a_process(e):
+            first = str(e).strip().splitlines()[0][:200]
+            return _fail(
+                f"rank {os.environ.get('RANK', '?')} stopped: a collective with the other processes failed ({first}); "
+                "another process most likely stopped first (its error is above), or the wait passed "
+                "EBGAN_DIST_TIMEOUT_MIN",
+                1,
+                debug,
+            )
         if not _out_of_memory(e):
             return _internal(e, debug)
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
@@ -86,6 +95,15 @@ def _internal(e: Exception, debug: bool) -> int:
         1,
         debug,
     )
+
+
+def _lost_a_process(e: RuntimeError) -> bool:
+    """Under torchrun, a collective's failure (gloo's or NCCL's): what the other ranks see when one
+    stops with its own error, which is the one to read; not a bug of theirs."""
+    dist = sys.modules.get("torch.distributed")  # the group is destroyed by now: ask torchrun's variable
+    if os.environ.get("WORLD_SIZE", "1") in ("", "0", "1") or dist is None:
+        return False
+    return isinstance(e, getattr(dist, "DistError", ())) or any(word in str(e) for word in ("gloo", "NCCL", "nccl"))
 
 
 def _out_of_memory(e: RuntimeError) -> bool:

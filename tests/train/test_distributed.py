@@ -270,3 +270,31 @@ def test_the_control_group_waits_as_long_as_the_training_group(monkeypatch, init
     ninety = datetime.timedelta(minutes=90)
     assert made == ([("gloo", ninety)] if initialised else [("nccl", ninety), ("gloo", ninety)])
     assert d._control == "control"
+
+
+def test_a_rank_that_loses_another_says_so_rather_than_report_a_bug(monkeypatch, capsys):
+    """When one rank stops with its own error, the others' next collective fails (gloo: 'Connection
+    closed by peer'); their line must point to that error, not call their own failure a bug."""
+    import ebgan.commands.sample as sample
+    from ebgan.cli import main
+
+    def fails(message):
+        def run(args):
+            raise RuntimeError(message)
+
+        return run
+
+    lost = "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:561] Connection closed by peer [127.0.0.1]:3494."
+    argv = ["sample", "--run", "r", "--out", "x.npz"]
+    monkeypatch.setattr(sample, "run", fails(lost))
+    assert main(argv) == 1  # in one process: a bug as before
+    assert "internal error RuntimeError" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ebgan: error: rank 1 stopped: a collective with the other processes failed ([/pytorch")
+    assert "another process most likely stopped first (its error is above)" in err and "a bug" not in err
+    monkeypatch.setattr(sample, "run", fails("mat1 and mat2 shapes cannot be multiplied"))
+    assert main(argv) == 1  # any other error under torchrun is still reported as a bug
+    assert "internal error RuntimeError: mat1 and mat2" in capsys.readouterr().err
