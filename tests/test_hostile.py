@@ -285,6 +285,19 @@ CASES = [
         "gone does not exist",
     ),
     Case(
+        "sample to a file name that is a folder, refused before sampling",
+        lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")],
+        2,
+        "s.npz is a folder; pass a file name such as",
+        lambda r, t: (t / "s.npz").mkdir(),
+    ),
+    Case(
+        "sample PNGs into a folder holding files",
+        lambda r, t: ["sample", "--run", str(r), "--format", "png", "--out", str(t)],
+        2,
+        "exists and is not an empty folder",
+    ),
+    Case(
         "generator weights that would run code",
         lambda r, t: ["sample", "--run", str(r), "--out", str(t / "s.npz")],
         2,

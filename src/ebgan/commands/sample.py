@@ -9,7 +9,7 @@ import numpy as np
 
 from ebgan.config import check_seed
 from ebgan.errors import EbganError
-from ebgan.files import atomic_dir, save_npz, save_png
+from ebgan.files import atomic_dir, check_new_folder, save_npz, save_png
 
 FORMATS = ("npz", "png", "grid")
 
@@ -57,6 +57,11 @@ def run(args) -> int:
     check_seed(args.seed, "--seed")
     out = Path(args.out)
     fmt = infer_format(out, args.format)
+    if fmt == "png":
+        check_new_folder(out)  # now, not after sampling
+    elif out.is_dir():
+        example = out / ("samples.npz" if fmt == "npz" else "grid.png")
+        raise EbganError(f"--out {out} is a folder; pass a file name such as {example}")
     from ebgan.metrics.runs import run_info
 
     G = load_generator(args.run, device=args.device)
@@ -69,9 +74,14 @@ def run(args) -> int:
             )
         points = sample_images(G, args.n, seed=args.seed).numpy()
         save_npz(out, points=points)
-        print(f"wrote {args.n} points of shape {tuple(points.shape[1:])} to {out} (npz 'points'; {kind} generator)")
+        shape = tuple(points.shape[1:])
+        print(f"wrote {_count(args.n, 'point')} of shape {shape} to {out} (npz 'points'; {kind} generator)")
         return 0
     images = to_uint8(sample_images(G, args.n, seed=args.seed)).numpy()
     write_samples(images, out, fmt)
-    print(f"wrote {args.n} samples of shape {tuple(images.shape[1:])} to {out} ({fmt}; {kind} generator)")
+    print(f"wrote {_count(args.n, 'sample')} of shape {tuple(images.shape[1:])} to {out} ({fmt}; {kind} generator)")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
