@@ -68,6 +68,39 @@ def test_a_damaged_spec_is_named_not_an_internal_error(exported, spec, why):
         load_generator(folder)
 
 
+def test_an_export_cut_between_its_two_files_is_refused_not_mislabelled(exported, monkeypatch):
+    """A kill after the weights and before the JSON left the next export's weights described by the
+    previous one's JSON (its step, raw or EMA)."""
+    import ebgan.generator_io as gio
+
+    G, folder = exported
+    newer = build_generator("mlp", 4, (1, 8, 8), ARGS)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gio, "write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_generator(newer, folder, "mlp", ARGS, extra={"dataset": "mnist", "step": 9})
+    with pytest.raises(EbganError, match="generator.json does not describe .*generator.safetensors"):
+        load_generator(folder)
+
+
+def _as_an_older_export(folder):
+    """The same tensors without the spec in their metadata, as exports before 2026-11-24 were."""
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "generator.safetensors"
+    save_file(load_file(str(weights)), str(weights))
+
+
+def test_weights_exported_without_their_spec_still_load(exported):
+    G, folder = exported
+    _as_an_older_export(folder)
+    z = torch.randn(3, 4)
+    assert torch.equal(load_generator(folder)(z), G(z))
+
+
 def test_sample_latent_draws_the_named_distribution():
     gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
     assert torch.equal(sample_latent(4, 3, "normal", gen()), torch.randn(4, 3, generator=gen()))
@@ -95,6 +128,7 @@ def test_an_export_without_a_latent_entry_samples_normal_z(exported):
     import json
 
     _, folder = exported
+    _as_an_older_export(folder)
     spec = json.loads((folder / "generator.json").read_text())
     assert spec.pop("latent") == "normal"
     (folder / "generator.json").write_text(json.dumps(spec))  # as written before z's distribution was an option

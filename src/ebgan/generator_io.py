@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ebgan.errors import EbganError
@@ -29,7 +30,9 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
         "image_shape": list(G.image_shape),  # type: ignore[arg-type]  # every family sets it
         **(extra or {}),
     }
-    save_safetensors(folder / WEIGHTS, G.state_dict())
+    # The weights carry their spec too: the two files are written one after the other, and a kill
+    # between them must not leave one generator's weights described by another's JSON (load checks).
+    save_safetensors(folder / WEIGHTS, G.state_dict(), metadata={SPEC: json.dumps(spec, sort_keys=True)})
     write_json(folder / SPEC, spec, indent=2)
 
 
@@ -85,12 +88,19 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     except (ValueError, KeyError, TypeError, RuntimeError) as e:  # RuntimeError: torch's, e.g. a negative size
         raise _damaged(spec_path, e) from e
     try:
+        with safe_open(str(weights), "pt") as f:
+            written_with = (f.metadata() or {}).get(SPEC)
         G.load_state_dict(load_file(str(weights)))
     except Exception as e:  # safetensors raises its own error types for a damaged file
         raise EbganError(
             f"cannot load {weights} ({str(e).splitlines()[0][:120]}); the file is damaged or "
             f"does not match {spec_path.name}"
         ) from e
+    if written_with is not None and json.loads(written_with) != spec:  # exports before 2026-11-24 have none
+        raise EbganError(
+            f"{spec_path} does not describe {weights} (an export was interrupted between the two files); "
+            "export the generator again (ebgan train --resume RUN)"
+        )
     return G.to(device).eval()
 
 
