@@ -67,6 +67,11 @@ class Distributed:
         from ebgan.train.loop import pick_device
 
         device = pick_device(name)
+        if self.active and device.type == "cuda" and device.index is not None:
+            raise EbganError(
+                f"--device {name} names one GPU, but under torchrun each process takes the GPU of its "
+                "LOCAL_RANK; pass --device cuda (choose GPUs with CUDA_VISIBLE_DEVICES)"
+            )
         if self.active and device.type == "cuda":
             if torch.cuda.device_count() <= self.local_rank:
                 raise EbganError(

@@ -215,6 +215,19 @@ def test_the_batch_check_names_both_neighbours():
         Distributed(world_size=3).check_batch(2)
 
 
+def test_under_torchrun_each_process_takes_its_local_rank_s_gpu_and_one_named_gpu_is_refused(monkeypatch):
+    """--device cuda:0 on every rank was quietly replaced by cuda:LOCAL_RANK. (No GPU here: torch's
+    device checks are stood in for.)"""
+    monkeypatch.setattr("ebgan.train.loop.pick_device", torch.device)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    rank1 = Distributed(world_size=2, rank=1, local_rank=1)
+    assert rank1.device("cuda") == torch.device("cuda", 1)
+    with pytest.raises(EbganError, match="--device cuda:0 names one GPU.*pass --device cuda"):
+        rank1.device("cuda:0")
+    assert Distributed().device("cuda:1") == torch.device("cuda", 1)  # one process: the GPU named
+
+
 def test_shards_make_up_the_global_batch_in_rank_order():
     x = torch.arange(12).reshape(6, 2)
     parts = [Distributed(world_size=3, rank=r).shard(x) for r in range(3)]
