@@ -86,6 +86,17 @@ def test_an_export_cut_between_its_two_files_is_refused_not_mislabelled(exported
         load_generator(folder)
 
 
+def test_weights_of_another_network_name_the_first_mismatch(exported):
+    """Not torch's heading alone ('Error(s) in loading state_dict for Generator:')."""
+    from safetensors.torch import save_file
+
+    _, folder = exported
+    wider = build_generator("mlp", 4, (1, 8, 8), {**ARGS, "size_g": 32})
+    save_file(wider.state_dict(), str(folder / "generator.safetensors"))
+    with pytest.raises(EbganError, match=r"size mismatch for net\.0\.weight: .*\[32, 4\].*\[16, 4\]"):
+        load_generator(folder)
+
+
 def _as_an_older_export(folder):
     """The same tensors without the spec in their metadata, as exports before 2026-11-24 were."""
     from safetensors.torch import load_file, save_file
