@@ -168,9 +168,7 @@ def image_files(folder: str | Path) -> list[Path]:
         # which of two links to one folder is walked does not depend on the file system
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [
-            Path(dirpath, f)
-            for f in filenames
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
+            Path(dirpath, f) for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
         ]
     return sorted(found)
 
