@@ -191,6 +191,10 @@ def evaluate_run_folder(
     if n is not None and n < 1:
         raise EbganError(f"--n must be positive, got {n}")
     if is_toy_run(run):
+        if dataset or inception_weights:  # they were ignored without a word
+            raise EbganError(
+                f"{run} is a toy run, scored by its mode coverage: --dataset and --inception-weights do not apply"
+            )
         return {
             "source": f"run {run}",
             "evaluation": "toy-modes",
