@@ -351,3 +351,15 @@ def test_a_weights_file_that_would_run_code_is_refused_from_the_flag_and_the_hub
         with pytest.raises(EbganError, match=f"refusing {evil}"):
             inception.build_extractor(found)
         assert not marker.exists()
+
+
+def test_weights_of_another_network_name_the_file_to_pass(tmp_path, capsys):
+    """They said only "Error(s) in loading state_dict for NoTrainInceptionV3:", without the keys or the fix."""
+    pytest.importorskip("torch_fidelity")
+    from ebgan.metrics import inception
+
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(EbganError) as e:
+        inception.build_extractor(tmp_path / "other.pth")
+    message = str(e.value)
+    assert "Missing key(s)" in message and inception.WEIGHTS_NAME in message and "\n" not in message

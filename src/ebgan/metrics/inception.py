@@ -73,8 +73,11 @@ def build_extractor(weights: Path):
         # torchmetrics' default (torch's half-pixel bilinear) gives other features, so other FIDs
         with mock.patch.object(tf_inception, "load_state_dict_from_url", hand_over):
             return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], antialias=False)
-    except Exception as e:
-        raise EbganError(f"cannot load Inception weights from {weights}: {str(e).splitlines()[0][:160]}") from e
+    except Exception as e:  # the detail (missing keys, ...) follows the first line: one line of it
+        raise EbganError(
+            f"cannot load Inception weights from {weights} ({' '.join(str(e).split())[:200]}); "
+            f"pass --inception-weights with torch-fidelity's {WEIGHTS_NAME}"
+        ) from e
 
 
 @torch.no_grad()
