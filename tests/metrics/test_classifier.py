@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
 import pytest
+from safetensors.torch import load_file, save_file
 
 from ebgan.errors import EbganError
 from ebgan.metrics.classifier import (
     SPEC,
+    WEIGHTS,
     check_dataset,
     classifier_dir,
     classifier_splits,
@@ -70,3 +74,48 @@ def test_limit_and_threads_are_checked(tiny_idx, capsys):
     assert "--threads must be >= 0" in capsys.readouterr().err
     assert main([*argv, "--limit", "0"]) == 2
     assert "--limit must be positive" in capsys.readouterr().err
+
+
+def _damage(folder, case):
+    """Damage a cached classifier the ways a copied or edited cache folder can be."""
+    meta = json.loads((folder / SPEC).read_text())
+    if case == "other dataset":  # another dataset's folder copied here: used silently, under its own name
+        meta["dataset"] = "fashion-mnist"
+    elif case == "no sha256":  # was an internal KeyError
+        del meta["sha256"]
+    elif case == "no arch":  # was an internal KeyError
+        del meta["arch"]
+    elif case == "not an object":  # was an internal AttributeError
+        meta = [meta]
+    elif case == "other weights":  # another classifier's weights: cached reference features no longer match
+        weights = folder / WEIGHTS
+        state = load_file(str(weights))
+        state["head.bias"] = state["head.bias"] + 1
+        save_file(state, str(weights))
+    (folder / SPEC).write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("other dataset", "describes a classifier for 'fashion-mnist', not tiny-digits"),
+        ("no sha256", "lacks sha256"),
+        ("no arch", "lacks arch"),
+        ("not an object", "damaged (not a JSON object)"),
+        ("other weights", "sha256 differs"),
+    ],
+)
+def test_a_damaged_or_foreign_cached_classifier_is_one_clear_error(tiny_idx, case, message, capsys):
+    from ebgan.cli import main
+
+    root, _ = tiny_idx(splits={"test": 60})
+    train_classifier("tiny-digits", root, epochs=1, log=lambda m: None)
+    _damage(classifier_dir("tiny-digits"), case)
+    with pytest.raises(EbganError, match=re.escape(message)) as e:
+        load_classifier("tiny-digits")
+    assert str(e.value).endswith("ebgan classifier train --dataset tiny-digits --force")
+    images = np.zeros((10, 1, 32, 32), np.uint8)
+    np.savez(root / "s.npz", images=images)
+    assert main(["eval", "--samples", str(root / "s.npz"), "--dataset", "tiny-digits", "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

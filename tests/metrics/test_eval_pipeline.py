@@ -287,21 +287,48 @@ def test_eval_hook_refuses_other_image_shapes(with_classifier):
 
 
 # ------------------------------------------------------------------ Inception path (random weights)
-@pytest.mark.slow
-def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch):
-    """The code path only: weights are random (real ones cannot be downloaded here), so no values are checked."""
-    pytest.importorskip("torch_fidelity")
+def _random_inception_state(monkeypatch) -> dict:
+    """A randomly initialised state dict of torch-fidelity's InceptionV3 layout."""
     import torch_fidelity.feature_extractor_inceptionv3 as fe
     from torchmetrics.image.fid import NoTrainInceptionV3
-
-    from ebgan.metrics import inception
-    from ebgan.metrics.evaluate import Reference
 
     with monkeypatch.context() as m:  # build once without weights to get a state dict of the right layout
         m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
         m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
-        state = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"]).state_dict()
+        return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"]).state_dict()
+
+
+@pytest.mark.slow
+def test_inception_features_are_torch_fidelitys(tmp_path, monkeypatch):
+    """Same weights, same features as torch-fidelity's own extractor (its TF1-style resize to 299,
+    the one published FIDs use), for grey and colour images of other sizes."""
+    pytest.importorskip("torch_fidelity")
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    from ebgan.metrics import inception
+
+    state = _random_inception_state(monkeypatch)
     torch.save(state, tmp_path / "w.pth")
+    ours = inception.build_extractor(tmp_path / "w.pth")
+    with monkeypatch.context() as m:
+        m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: state)
+        reference = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    g = torch.Generator().manual_seed(0)
+    for shape in ((3, 1, 32, 32), (2, 3, 64, 64)):
+        x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+        expected = reference(x.expand(-1, 3, -1, -1).contiguous())[0].double().numpy()
+        got = inception.inception_features(ours, x)
+        assert np.linalg.norm(got - expected) <= 1e-6 * np.linalg.norm(expected)
+
+
+@pytest.mark.slow
+def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch):
+    """The code path only: weights are random (real ones cannot be downloaded here), so no values are checked."""
+    pytest.importorskip("torch_fidelity")
+    from ebgan.metrics import inception
+    from ebgan.metrics.evaluate import Reference
+
+    torch.save(_random_inception_state(monkeypatch), tmp_path / "w.pth")
     g = torch.Generator().manual_seed(0)
     imgs = [torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8, generator=g) for _ in range(3)]
     r = inception.inception_scores(imgs[0], Reference(imgs[1], imgs[2], ""), inception.find_weights(tmp_path / "w.pth"))
@@ -324,3 +351,15 @@ def test_a_weights_file_that_would_run_code_is_refused_from_the_flag_and_the_hub
         with pytest.raises(EbganError, match=f"refusing {evil}"):
             inception.build_extractor(found)
         assert not marker.exists()
+
+
+def test_weights_of_another_network_name_the_file_to_pass(tmp_path, capsys):
+    """They said only "Error(s) in loading state_dict for NoTrainInceptionV3:", without the keys or the fix."""
+    pytest.importorskip("torch_fidelity")
+    from ebgan.metrics import inception
+
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(EbganError) as e:
+        inception.build_extractor(tmp_path / "other.pth")
+    message = str(e.value)
+    assert "Missing key(s)" in message and inception.WEIGHTS_NAME in message and "\n" not in message

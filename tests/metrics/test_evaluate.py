@@ -67,3 +67,21 @@ def test_reference_caches_are_keyed_by_split_and_by_the_images(tiny):
     assert again.score(samples)["frechet"] != pytest.approx(before)
     again.floor(20)
     assert len(json.loads((folder / "floor.json").read_text())) == 3
+
+
+def test_damaged_score_caches_are_recomputed(tiny):
+    """A damaged reference-feature or floor cache (a disk error, a half-copied cache folder) was an
+    internal error (BadZipFile, JSONDecodeError); it is recomputed, to the same scores."""
+    folder = classifier_dir("tiny-digits")
+    samples = load_images("tiny-digits", "train", tiny).images[:20]
+    first = ClassifierScorer("tiny-digits", tiny)
+    expected, floor = first.score(samples), first.floor(20)
+    (cached,) = folder.glob("reference_*.npz")
+    cached.write_bytes(cached.read_bytes()[:100])
+    (folder / "floor.json").write_text('{"v3:')
+    evaluate._REFERENCE_MEMO.clear()  # a new process
+    again = ClassifierScorer("tiny-digits", tiny)
+    assert again.score(samples)["frechet"] == pytest.approx(expected["frechet"])
+    assert again.floor(20)["frechet"] == pytest.approx(floor["frechet"])
+    with np.load(cached) as f:  # rewritten whole
+        assert len(f["features"]) == 60

@@ -175,7 +175,7 @@ def test_sampling_a_run_is_deterministic(tiny, tmp_path):
         sample_run(run, 0)
 
 
-def test_toy_runs_get_mode_coverage(tmp_path):
+def test_toy_runs_get_mode_coverage(tmp_path, capsys):
     cfg = Config(
         dataset="toy:8gaussians",
         model="mlp",
@@ -191,3 +191,18 @@ def test_toy_runs_get_mode_coverage(tmp_path):
     r = evaluate_run_folder(tmp_path / "toy", n=100)
     assert r["evaluation"] == "toy-modes" and r["n_modes"] == 8 and r["n_samples"] == 100
     assert "modes captured:" in format_result(r)
+    for flag in (["--dataset", "fashion-mnist"], ["--inception-weights", str(tmp_path / "absent.pth")]):
+        assert main(["eval", "--run", str(tmp_path / "toy"), "--n", "100", *flag]) == 2  # was ignored silently
+        err = capsys.readouterr().err
+        assert "toy run" in err and "do not apply" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_trained_on_resized_images_is_refused(tiny, tmp_path, capsys):
+    """The classifier and its reference see images padded to 32x32; a --fit resize run's samples
+    were scored against them without a word (--eval-every already refused such runs)."""
+    folder = tmp_path / "run"
+    make_run(folder, tiny, "train", fit="resize")[1].train(progress=False)
+    assert main(["eval", "--run", str(folder), "--n", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "fit 'resize'" in err and "--fit pad" in err and len(err.strip().splitlines()) == 1
+    assert run_info(folder)["fit"] == "resize"

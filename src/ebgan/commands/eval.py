@@ -34,7 +34,9 @@ def register(sub) -> None:
         "a reference disjoint from it (default: unknown, not checked); --run reads the run's config",
     )
     p.add_argument("--data-root", help="folder with one sub-folder per dataset (else the run's, EBGAN_DATA, ...)")
-    p.add_argument("--n", type=int, help="samples to score (--run: default 10000; --samples: default all)")
+    p.add_argument(
+        "--n", type=int, help="samples to score (--run: default 10000, toy runs 2500; --samples: default all)"
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed for --run, and the seed of KID subsets")
     p.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity InceptionV3 weights file (offline)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")

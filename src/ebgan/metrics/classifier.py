@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_bytes
 
 from ebgan.data import load_images, splits, to_unit_range
@@ -34,6 +34,7 @@ from ebgan.errors import EbganError
 from ebgan.files import write_bytes, write_json
 
 WEIGHTS, SPEC = "classifier.safetensors", "classifier.json"
+META_KEYS = ("name", "arch", "split_used", "test_accuracy", "feature_dim", "sha256")  # what scoring reads
 IMAGE_SIZE = 32  # the training pipeline's default: 28x28 padded to 32x32
 FIT = "pad"
 
@@ -209,17 +210,26 @@ def missing_message(dataset: str) -> str:
     )
 
 
+def _retrain(dataset: str) -> str:
+    return f"retrain it with: ebgan classifier train --dataset {dataset} --force"
+
+
 def load_meta(dataset: str) -> dict:
     check_dataset(dataset)
     spec = classifier_dir(dataset) / SPEC
     if not spec.is_file() or not (classifier_dir(dataset) / WEIGHTS).is_file():
         raise EbganError(missing_message(dataset))
     try:
-        return json.loads(spec.read_text())
+        meta = json.loads(spec.read_text())
     except ValueError as e:
+        raise EbganError(f"{spec} is damaged ({e}); {_retrain(dataset)}") from e
+    if not isinstance(meta, dict):
+        raise EbganError(f"{spec} is damaged (not a JSON object); {_retrain(dataset)}")
+    if meta.get("dataset") != dataset:  # a folder copied from another dataset's cache: its scores would be wrong
         raise EbganError(
-            f"{spec} is damaged ({e}); retrain it with: ebgan classifier train --dataset {dataset} --force"
-        ) from e
+            f"{spec} describes a classifier for {meta.get('dataset')!r}, not {dataset}; {_retrain(dataset)}"
+        )
+    return meta
 
 
 def check_meta_split(meta: dict) -> None:
@@ -238,14 +248,24 @@ def load_classifier(dataset: str) -> tuple[Classifier, dict]:
     """The cached classifier for ``dataset`` (eval mode, CPU) and its metadata."""
     meta = load_meta(dataset)
     check_meta_split(meta)
-    net = Classifier(**meta["arch"])
+    folder = classifier_dir(dataset)
     try:
-        net.load_state_dict(load_file(str(classifier_dir(dataset) / WEIGHTS)))
+        blob = (folder / WEIGHTS).read_bytes()
+        state = safetensors_load(blob)  # never a pickle
+        missing = [k for k in META_KEYS if k not in meta]
+        if missing:
+            raise ValueError(f"{SPEC} lacks {', '.join(missing)}")
+        net = Classifier(**meta["arch"])
+        net.load_state_dict(state)
     except Exception as e:
         raise EbganError(
-            f"the cached classifier in {classifier_dir(dataset)} cannot be loaded ({str(e).splitlines()[0]}); "
-            f"retrain it with: ebgan classifier train --dataset {dataset}"
+            f"the cached classifier in {folder} cannot be loaded ({str(e).splitlines()[0]}); {_retrain(dataset)}"
         ) from e
+    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:  # cached reference features are keyed by this hash
+        raise EbganError(
+            f"the cached classifier in {folder}: {WEIGHTS} is not the file {SPEC} describes (sha256 differs); "
+            f"{_retrain(dataset)}"
+        )
     return net.eval(), meta
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,8 +166,11 @@ class ClassifierScorer:
             f"reference_{self.meta['sha256'][:16]}_{self.reference}_{digest[:16]}_k{PR_K}.npz"
         )
         if path.is_file():
-            with np.load(path) as f:
-                return f["features"], f["radii_sq"]
+            try:
+                with np.load(path, allow_pickle=False) as f:
+                    return f["features"], f["radii_sq"]
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged cache is recomputed
+                pass
         feats, _ = classify(self.net, images)
         radii = scores.knn_radii_sq(feats, PR_K)
         save_npz(path, features=feats, radii_sq=radii)
@@ -191,7 +195,7 @@ class ClassifierScorer:
             f"floor={source}:{splits.DIVISION}:n={n}:seed={self.seed}:kid={KID_SUBSETS}x{KID_SUBSET_SIZE}:k={PR_K}"
         )
         path = classifier_dir(self.dataset) / FLOOR_CACHE
-        cache = json.loads(path.read_text()) if path.is_file() else {}
+        cache = _read_cache(path)
         if key not in cache:
             ref = reference_sets(self.dataset, self.reference, self.data_root, n=n, seed=self.seed)
             cache[key] = {**self.score(ref.floor), "description": ref.description}
@@ -208,6 +212,15 @@ class ClassifierScorer:
                 f"if it did not train on {r} (pass --data-split to check)"
             )
         return f"disjoint from the generator's training images ({self.generator_split}) and the classifier's ({c})"
+
+
+def _read_cache(path) -> dict:
+    """A JSON cache file's entries; none when it is absent or damaged (they are then recomputed)."""
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
 
 
 def _finite(v):

@@ -69,16 +69,21 @@ def build_extractor(weights: Path):
     def hand_over(url, *args, **kwargs):
         return state
 
-    try:
+    try:  # antialias=False: torch-fidelity's TF1-style bilinear resize to 299, as published FIDs use;
+        # torchmetrics' default (torch's half-pixel bilinear) gives other features, so other FIDs
         with mock.patch.object(tf_inception, "load_state_dict_from_url", hand_over):
-            return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
-    except Exception as e:
-        raise EbganError(f"cannot load Inception weights from {weights}: {str(e).splitlines()[0][:160]}") from e
+            return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], antialias=False)
+    except Exception as e:  # the detail (missing keys, ...) follows the first line: one line of it
+        raise EbganError(
+            f"cannot load Inception weights from {weights} ({' '.join(str(e).split())[:200]}); "
+            f"pass --inception-weights with torch-fidelity's {WEIGHTS_NAME}"
+        ) from e
 
 
 @torch.no_grad()
 def inception_features(net, images_uint8: torch.Tensor, batch_size: int = 50) -> np.ndarray:
-    """2048-d pool features; grey images are repeated to 3 channels (the network resizes to 299)."""
+    """2048-d pool features; grey images are repeated to 3 channels (the network resizes to 299
+    as torch-fidelity does, and maps [0, 255] to [-1, 1] by (x - 128) / 128)."""
     out = []
     for i in range(0, len(images_uint8), batch_size):
         x = images_uint8[i : i + batch_size]

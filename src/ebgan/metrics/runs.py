@@ -123,7 +123,7 @@ def evaluator_for(dataset: str):
 def run_info(run: str | Path) -> dict:
     """What a run folder (or RUN/best, or a generator.safetensors path) records about its generator.
 
-    Keys: folder, dataset, data_split (None when no config says), data_root, step, and
+    Keys: folder, dataset, data_split and fit (None when no config says), data_root, step, and
     selected_on (the --eval-every validation set, for RUN/best).
     """
     from ebgan.config import load_config_file
@@ -154,6 +154,7 @@ def run_info(run: str | Path) -> dict:
         "dataset": spec.get("dataset") or cfg.get("dataset"),
         "data_split": spec.get("data_split") or cfg.get("data_split"),
         "data_root": cfg.get("data_root"),
+        "fit": cfg.get("fit"),  # how training images reached image_size (None when no config says)
         "generator": spec.get("generator", "raw"),  # raw, or the EMA with its decay
         "step": spec.get("step", "?"),
         "selected_on": selected_on,
@@ -190,6 +191,10 @@ def evaluate_run_folder(
     if n is not None and n < 1:
         raise EbganError(f"--n must be positive, got {n}")
     if is_toy_run(run):
+        if dataset or inception_weights:  # they were ignored without a word
+            raise EbganError(
+                f"{run} is a toy run, scored by its mode coverage: --dataset and --inception-weights do not apply"
+            )
         return {
             "source": f"run {run}",
             "evaluation": "toy-modes",
@@ -201,7 +206,14 @@ def evaluate_run_folder(
     dataset = dataset or info["dataset"]
     if not dataset:
         raise EbganError(f"{run} does not record its dataset; pass --dataset")
-    _image_evaluation(dataset)
+    if _image_evaluation(dataset) == "classifier":
+        from ebgan.metrics.classifier import FIT
+
+        if info["fit"] not in (None, FIT):  # resized images beside padded references: every score would be off
+            raise EbganError(
+                f"{run} trained on images brought to size by fit {info['fit']!r}; the {dataset} classifier and its "
+                f"reference images use {FIT!r}, so its scores would not be comparable; retrain with --fit {FIT}"
+            )
     images = sample_run(run, n or DEFAULT_N, seed=seed, device=device)
     result = evaluate_samples(
         images,
