@@ -69,6 +69,26 @@ def test_mode_coverage_on_hand_built_samples():
     assert mode_coverage(samples, centres, std, min_samples=4)["modes"] == 0
 
 
+def test_the_default_mode_rule_scales_with_the_sample_count():
+    """20 of VEEGAN's 2500 samples: a fixed 20 found no mode in 100 samples of a perfect generator."""
+    centres = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    on_both = centres.repeat(50, 1)  # 100 samples, 50 exactly on each mode
+    assert mode_coverage(on_both, centres, 0.1) == {
+        "modes": 2,
+        "n_modes": 2,
+        "high_quality": 1.0,
+        "min_samples": 1,  # round(100 * 20 / 2500) = round(0.8)
+        "per_mode": [50, 50],
+        "n_samples": 100,
+    }
+    lopsided = torch.cat([centres[:1].repeat(2480, 1), centres[1:].repeat(20, 1)])  # 2500: 20 on mode 1
+    assert mode_coverage(lopsided, centres, 0.1)["min_samples"] == 20
+    assert mode_coverage(lopsided, centres, 0.1)["modes"] == 2
+    assert mode_coverage(lopsided[1:], centres, 0.1)["modes"] == 2  # 2499 samples: still 20
+    assert mode_coverage(torch.cat([lopsided, centres[:1].repeat(40, 1)]), centres, 0.1)["min_samples"] == 20
+    assert mode_coverage(centres[:1].repeat(5000, 1).clone(), centres, 0.1)["min_samples"] == 40
+
+
 def test_config_and_loading_for_toys():
     cfg = Config(dataset="toy:spiral", model="mlp", seed=3).resolve()
     assert cfg.margin == 0.5  # the toy default, not the paper's 10 for 32x32 images

@@ -35,11 +35,13 @@ def format_toy_metrics(m: dict) -> str:
     )
 
 
-def toy_metrics(run: str | Path, n: int = N_SAMPLES, seed: int = 0, min_samples: int = 20, device: str = "cpu") -> dict:
+def toy_metrics(
+    run: str | Path, n: int = N_SAMPLES, seed: int = 0, min_samples: int | None = None, device: str = "cpu"
+) -> dict:
     """``mode_coverage`` of n generator samples of the run; {} for toys without known modes.
 
-    Keys: modes, n_modes, high_quality (share within 3 std of a mode), min_samples,
-    per_mode, n_samples. Raises for runs that are not on a toy dataset.
+    Keys: modes, n_modes, high_quality (share within 3 std of a mode), min_samples (None: 20 per
+    2500 samples, ``ebgan.data.toy.mode_coverage``), per_mode, n_samples. Raises for runs that are not on a toy dataset.
     """
     from ebgan.generator_io import load_generator, sample_images
 
