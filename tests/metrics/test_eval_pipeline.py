@@ -158,9 +158,11 @@ def test_eval_bad_input_is_one_clear_line(case, message, tmp_path, capsys):
     if case == "missing_key":
         np.savez(path, pictures=np.zeros((20, 1, 32, 32), np.uint8))
     elif case == "wrong_size":
-        np.savez(path, images=np.zeros((20, 1, 28, 28), np.uint8))
-    elif case == "wrong_channels":
-        np.savez(path, images=np.zeros((20, 3, 32, 32), np.uint8))
+        np.savez(path, images=np.zeros((20, 1, 30, 30), np.uint8))
+    elif case == "wrong_channels":  # colour: three channels that differ
+        np.savez(
+            path, images=np.array([0, 50, 100], np.uint8).reshape(1, 3, 1, 1).repeat(20, 0).repeat(32, 2).repeat(32, 3)
+        )
     elif case == "float":
         np.savez(path, images=np.zeros((20, 1, 32, 32), np.float32))
     elif case == "empty_folder":
@@ -230,6 +232,27 @@ def test_eval_json_has_every_key_and_is_deterministic(with_classifier, tmp_path,
     code, table, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv[:-1]], capsys)
     assert code == 0 and "fid_fmnist_cls" in table and "real vs real" in table
     assert "vs fashion-mnist test split" in table and "not checked" in table
+
+
+def test_samples_written_by_other_code_at_28x28_in_rgb_score_as_the_padded_grey_ones(with_classifier, tmp_path, capsys):
+    """torchvision's save_image writes grey MNIST samples as RGB PNGs, and most GAN code makes
+    28x28 images: both were refused. Read as grey and padded as the reference images are, they
+    are the same pixels as ebgan's own samples, so the same scores."""
+    from ebgan.commands.sample import write_samples
+    from ebgan.data import load_images
+
+    root, _ = with_classifier
+    native = load_images("fashion-mnist", "test", root, image_size=28).images[:300]  # (300, 1, 28, 28)
+    write_samples(native.repeat(1, 3, 1, 1).numpy(), tmp_path / "rgb28", "png")
+    padded = torch.zeros(300, 1, 32, 32, dtype=torch.uint8)
+    padded[:, :, 2:30, 2:30] = native  # 2 black pixels on every side, by hand
+    write_samples(padded.numpy(), tmp_path / "s.npz", "npz")
+    argv = ["--dataset", "fashion-mnist", "--data-root", str(root), "--json"]
+    _, ours, _ = _eval(["--samples", str(tmp_path / "s.npz"), *argv], capsys)
+    code, theirs, _ = _eval(["--samples", str(tmp_path / "rgb28"), *argv], capsys)
+    assert code == 0
+    assert json.loads(theirs) | {"source": ""} == json.loads(ours) | {"source": ""}
+    assert "3 equal channels read as grey; 28x28 padded to 32x32" in json.loads(theirs)["source"]
 
 
 def test_eval_missing_inception_weights_path_is_an_error(with_classifier, tmp_path, capsys):

@@ -29,6 +29,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from ebgan.data import load_images, splits, to_unit_range
 from ebgan.data.registry import DatasetSpec, dataset_spec, registered_datasets
+from ebgan.data.samples import fit_to
 from ebgan.data.sources import cache_dir
 from ebgan.errors import EbganError
 from ebgan.files import write_bytes, write_json
@@ -89,6 +90,23 @@ def check_dataset(dataset: str) -> DatasetSpec:
 def input_shape(dataset: str) -> tuple[int, int, int]:
     """(C, H, W) of the images the dataset's classifier (and so ebgan eval) takes."""
     return (check_dataset(dataset).channels or 1, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def as_classifier_input(images: torch.Tensor, dataset: str) -> tuple[torch.Tensor, list[str]]:
+    """Samples as other code commonly writes them, brought to ``input_shape`` without changing a
+    pixel, and what was done: grey images saved with three equal channels (torchvision's
+    ``save_image`` writes grey as RGB) back to one, and images at the dataset's native size (MNIST's
+    28x28) padded to 32x32 as its reference images are. Anything else is left for the shape check."""
+    spec = check_dataset(dataset)
+    channels, _, _ = input_shape(dataset)
+    done = []
+    if images.ndim == 4 and images.shape[1] == 3 and channels == 1 and (images == images[:, :1]).all():
+        images = images[:, :1]
+        done.append("3 equal channels read as grey")
+    if images.ndim == 4 and spec.native_size and tuple(images.shape[-2:]) == spec.native_size != (IMAGE_SIZE,) * 2:
+        images = fit_to(images, IMAGE_SIZE, FIT)  # the rule the reference images went through
+        done.append("{}x{} padded to {}x{} as the reference images are".format(*spec.native_size, *(IMAGE_SIZE,) * 2))
+    return images, done
 
 
 # --------------------------------------------------------------------- data splits

@@ -83,7 +83,7 @@ def check_images(images: torch.Tensor, where: str, shape: tuple) -> None:
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(shape):
         raise EbganError(
             f"{where}: images have shape {tuple(images.shape)}, expected (N, {', '.join(map(str, shape))}) "
-            "(MNIST-family images padded to 32x32, as ebgan trains on them)"
+            "(MNIST-family images padded to 32x32, as ebgan trains on them; 28x28 ones are padded when read)"
         )
     if len(images) < 2 * PR_K + 2:
         raise EbganError(

@@ -46,6 +46,12 @@ def evaluate_samples(
     ``n``: score only the first n samples.
     """
     kind = _image_evaluation(dataset)
+    if kind == "classifier":
+        from ebgan.metrics.classifier import as_classifier_input
+
+        images, converted = as_classifier_input(images, dataset)
+        if converted:
+            source = f"{source or f'{len(images)} samples'} ({'; '.join(converted)})"
     if n is not None:
         if n < 1:
             raise EbganError(f"--n must be positive, got {n}")
