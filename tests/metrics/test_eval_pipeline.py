@@ -149,6 +149,7 @@ def _eval(argv, capsys):
         ("wrong_size", "expected (N, 1, 32, 32)"),
         ("wrong_channels", "expected (N, 1, 32, 32)"),
         ("float", "'images' must be uint8"),
+        ("unit_range_cast", "every pixel is 0 or 1, as when images in [0, 1] are cast to uint8"),
         ("empty_folder", "holds no image files"),
         ("missing_file", "does not exist"),
     ],
@@ -165,6 +166,8 @@ def test_eval_bad_input_is_one_clear_line(case, message, tmp_path, capsys):
         )
     elif case == "float":
         np.savez(path, images=np.zeros((20, 1, 32, 32), np.float32))
+    elif case == "unit_range_cast":  # (x > 0.5).astype(uint8) of [0, 1] samples: 0 and 1 only
+        np.savez(path, images=(np.arange(20 * 32 * 32).reshape(20, 1, 32, 32) % 2).astype(np.uint8))
     elif case == "empty_folder":
         path = tmp_path / "empty"
         path.mkdir()

@@ -89,6 +89,11 @@ def check_images(images: torch.Tensor, where: str, shape: tuple) -> None:
         raise EbganError(
             f"{where}: {len(images)} images are too few to score; use at least {2 * PR_K + 2} (10000 recommended)"
         )
+    if int(images.max()) == 1:  # no generator draws only 0s and 1s: [0, 1] floats cast to uint8 without * 255
+        raise EbganError(
+            f"{where}: every pixel is 0 or 1, as when images in [0, 1] are cast to uint8; "
+            "multiply by 255 before the cast (uint8 images span [0, 255])"
+        )
 
 
 def _subsample(f: np.ndarray, n: int, seed: int) -> np.ndarray:
