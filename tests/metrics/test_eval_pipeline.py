@@ -357,7 +357,9 @@ def test_inception_scores_run_from_an_offline_weights_file(tmp_path, monkeypatch
     torch.save(_random_inception_state(monkeypatch), tmp_path / "w.pth")
     g = torch.Generator().manual_seed(0)
     imgs = [torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8, generator=g) for _ in range(3)]
-    r = inception.inception_scores(imgs[0], Reference(imgs[1], imgs[2], ""), inception.find_weights(tmp_path / "w.pth"))
+    r = inception.inception_scores(
+        imgs[0], Reference(imgs[1], imgs[2], ""), inception.find_extractor(tmp_path / "w.pth")
+    )
     assert r["available"] and math.isfinite(r["fid_inception"]) and math.isfinite(r["real_vs_real"]["kid_inception"])
 
 
@@ -389,3 +391,14 @@ def test_weights_of_another_network_name_the_file_to_pass(tmp_path, capsys):
         inception.build_extractor(tmp_path / "other.pth")
     message = str(e.value)
     assert "Missing key(s)" in message and inception.WEIGHTS_NAME in message and "\n" not in message
+
+
+def test_a_foreign_inception_file_fails_before_the_classifier_scores(tmp_path, capsys):
+    """It was loaded only after the classifier's scores (minutes on 10000 samples); here there is not
+    even a classifier, whose absence was the error reported instead."""
+    pytest.importorskip("torch_fidelity")
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    np.savez(tmp_path / "s.npz", images=np.full((20, 1, 32, 32), 7, np.uint8))
+    argv = ["--samples", str(tmp_path / "s.npz"), "--dataset", "fashion-mnist"]
+    code, _, err = _eval([*argv, "--inception-weights", str(tmp_path / "other.pth")], capsys)
+    assert code == 2 and "cannot load Inception weights" in err and "Missing key(s)" in err

@@ -251,7 +251,7 @@ def evaluate_classifier_images(
     from ebgan.metrics import inception
 
     check_images(images, "samples", input_shape(dataset))
-    weights = inception.find_weights(inception_weights)  # a wrong path fails before any scoring
+    extractor = inception.find_extractor(inception_weights)  # a wrong or damaged file fails before any scoring
     scorer = ClassifierScorer(dataset, data_root, seed, generator_split=data_split)
     result = scorer.score(images)
     floor = scorer.floor(len(images))
@@ -269,11 +269,11 @@ def evaluate_classifier_images(
         "modes_rule": "classes receiving at least 10% of their uniform share n/C of predicted labels",
         "real_vs_real": {k: _finite(v) for k, v in floor.items()},
     }
-    if weights is None:
+    if extractor is None:
         out["inception"] = inception.unavailable()
     else:
         ref = reference_sets(dataset, scorer.reference, data_root, n=len(images), seed=seed)
-        out["inception"] = inception.inception_scores(images, ref, weights, log=log, seed=seed)
+        out["inception"] = inception.inception_scores(images, ref, extractor, log=log, seed=seed)
     return out
 
 
@@ -297,8 +297,8 @@ def evaluate_inception_images(
     """
     from ebgan.metrics import inception
 
-    weights = inception.find_weights(inception_weights)
-    if weights is None:
+    extractor = inception.find_extractor(inception_weights)
+    if extractor is None:
         raise EbganError(
             f"ebgan eval scores {dataset} with Inception only (it has no labels for a feature classifier); "
             f"pass --inception-weights PATH (torch-fidelity's {inception.WEIGHTS_NAME})"
@@ -321,7 +321,8 @@ def evaluate_inception_images(
         f"{n_ref} {dataset} training images at {size}x{size}",
         "train",
     )
-    scores_ = inception.inception_scores(images, ref, weights, log=log, seed=seed)
+    scores_ = inception.inception_scores(images, ref, extractor, log=log, seed=seed)
+    weights = extractor[0]
     return {
         "dataset": dataset,
         "n": len(images),

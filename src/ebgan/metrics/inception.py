@@ -8,6 +8,7 @@ result says so and the classifier-based scores stand alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,9 +104,17 @@ def unavailable() -> dict:
     }
 
 
-def inception_scores(samples: torch.Tensor, reference, path: Path, log=print, seed: int = 0) -> dict:
-    """Inception FID/KID of the samples and of the real floor images, against ``reference.test``."""
-    net = build_extractor(path)
+def find_extractor(path=None) -> tuple[Path, Any] | None:
+    """``find_weights``' file and the network built from it, now: a damaged or foreign weights
+    file fails before any other scoring (not after minutes of it); None when there is none."""
+    weights = find_weights(path)
+    return None if weights is None else (weights, build_extractor(weights))
+
+
+def inception_scores(samples: torch.Tensor, reference, extractor: tuple[Path, Any], log=print, seed: int = 0) -> dict:
+    """Inception FID/KID of the samples and of the real floor images, against ``reference.test``;
+    ``extractor`` as ``find_extractor`` returns it."""
+    path, net = extractor
     log(
         f"Inception features for {len(samples) + len(reference.test) + len(reference.floor)} images "
         "(slow on a CPU: 299x299 inputs)"
