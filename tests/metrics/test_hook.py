@@ -99,6 +99,17 @@ def test_a_best_chosen_by_another_rule_does_not_compete(tiny, tmp_path):
     assert EvalHook(cfg, tmp_path / "run").best == 1.5
 
 
+def test_a_damaged_best_record_is_named_not_overwritten(tiny, tmp_path):
+    """It was an internal JSONDecodeError at the resume; read as 'no best', the next evaluation would
+    replace a generator that may be the run's best."""
+    best = tmp_path / "run" / BEST_DIR
+    best.mkdir(parents=True)
+    for damaged in ('{"frechet": 1.5, "sel', "[1, 2]", json.dumps({"selected_by": KEY.removeprefix("select/")})):
+        (best / BEST_SCORES).write_text(damaged)
+        with pytest.raises(EbganError, match=f"{BEST_SCORES} is damaged .*move {best} away"):
+            EvalHook(config(tiny), tmp_path / "run")
+
+
 def test_refusals(tiny):
     with pytest.raises(EbganError, match="classifiers exist for"):
         EvalHook(Config(dataset="toy:8gaussians", model="mlp", eval_every=1).resolve(), "unused")

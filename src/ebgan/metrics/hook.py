@@ -65,9 +65,15 @@ class EvalHook:
     def _saved_best(self) -> float:
         path = self.folder / BEST_DIR / BEST_SCORES
         if path.is_file():  # a resumed run keeps competing with its earlier best
-            record = json.loads(path.read_text())
-            if record.get("selected_by") == self.fid_name:  # not a best chosen by another rule
-                return record["frechet"]
+            try:
+                record = json.loads(path.read_text())
+                if record.get("selected_by") == self.fid_name:  # not a best chosen by another rule
+                    return float(record["frechet"])
+            except (ValueError, TypeError, KeyError, AttributeError) as e:  # not overwritten: it may be the best
+                raise EbganError(
+                    f"{path} is damaged ({e.__class__.__name__}); the best generator cannot compete with new "
+                    f"evaluations: move {path.parent} away to start the selection over, then resume"
+                ) from e
         return math.inf
 
     def selected_on(self) -> str:
