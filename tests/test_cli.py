@@ -43,3 +43,20 @@ def test_running_out_of_memory_is_the_environment_not_a_bug(monkeypatch, capsys)
     monkeypatch.setattr(presets_command, "run", fail("shape mismatch"))  # any other RuntimeError is still a bug
     assert main(["presets"]) == 1
     assert "internal error RuntimeError: shape mismatch (a bug;" in capsys.readouterr().err
+
+
+def test_version_is_pyproject_s(capsys):
+    import re
+    from pathlib import Path
+
+    import pytest
+    import torch
+
+    from ebgan.cli import main
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()  # no tomllib on Python 3.10
+    (written,) = re.findall(r'^version = "([^"]+)"$', pyproject, flags=re.M)
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ebgan {written} (torch {torch.__version__})"

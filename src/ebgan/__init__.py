@@ -15,7 +15,17 @@ from ebgan.nets import build_discriminator, build_generator
 from ebgan.objectives import EBGAN, build_objective, pull_away, reconstruction_energy
 from ebgan.train import Trainer
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ebgan")  # pyproject.toml's, the one place it is written
+    except PackageNotFoundError:
+        return "0+unknown"  # imported from a source tree that was never installed
+
+
+__version__ = _installed_version()
 
 __all__ = [
     "EBGAN",

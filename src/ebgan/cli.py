@@ -36,10 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"show the Python traceback of an error (also: {DEBUG_ENV}=1), for bug reports",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version and torch's: what a bug report needs first."""
+    import torch
+
+    from ebgan import __version__
+
+    return f"{__version__} (torch {torch.__version__})"
 
 
 DEBUG_ENV = "EBGAN_DEBUG"
