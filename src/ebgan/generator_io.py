@@ -13,7 +13,7 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from ebgan.errors import EbganError
+from ebgan.errors import EbganError, one_line
 from ebgan.files import save_safetensors, write_json
 from ebgan.nets import build_generator, latent_of, sample_latent
 
@@ -93,7 +93,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
         G.load_state_dict(load_file(str(weights)))
     except Exception as e:  # safetensors raises its own error types for a damaged file
         raise EbganError(
-            f"cannot load {weights} ({_first_reason(e)}); the file is damaged or does not match {spec_path.name}"
+            f"cannot load {weights} ({one_line(e)}); the file is damaged or does not match {spec_path.name}"
         ) from e
     if written_with is not None and json.loads(written_with) != spec:  # exports before 2026-11-24 have none
         raise EbganError(
@@ -101,14 +101,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
             "export the generator again (ebgan train --resume RUN)"
         )
     return G.to(device).eval()
-
-
-def _first_reason(e: Exception) -> str:
-    """One line of an error: torch's load_state_dict puts its heading first and the reasons (a
-    missing key, a size mismatch) on the lines after it."""
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    reason = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[1]}"
-    return reason[:200]
 
 
 @torch.no_grad()

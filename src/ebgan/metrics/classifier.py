@@ -31,7 +31,7 @@ from ebgan.data import load_images, splits, to_unit_range
 from ebgan.data.registry import DatasetSpec, dataset_spec, registered_datasets
 from ebgan.data.samples import fit_to
 from ebgan.data.sources import cache_dir
-from ebgan.errors import EbganError
+from ebgan.errors import EbganError, one_line
 from ebgan.files import write_bytes, write_json
 
 WEIGHTS, SPEC = "classifier.safetensors", "classifier.json"
@@ -277,7 +277,7 @@ def load_classifier(dataset: str) -> tuple[Classifier, dict]:
         net.load_state_dict(state)
     except Exception as e:
         raise EbganError(
-            f"the cached classifier in {folder} cannot be loaded ({str(e).splitlines()[0]}); {_retrain(dataset)}"
+            f"the cached classifier in {folder} cannot be loaded ({one_line(e)}); {_retrain(dataset)}"
         ) from e
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:  # cached reference features are keyed by this hash
         raise EbganError(

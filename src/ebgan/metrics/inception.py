@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ebgan.errors import EbganError
+from ebgan.errors import EbganError, one_line
 from ebgan.metrics import scores
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
@@ -76,7 +76,7 @@ def build_extractor(weights: Path):
             return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], antialias=False)
     except Exception as e:  # the detail (missing keys, ...) follows the first line: one line of it
         raise EbganError(
-            f"cannot load Inception weights from {weights} ({' '.join(str(e).split())[:200]}); "
+            f"cannot load Inception weights from {weights} ({one_line(e)}); "
             f"pass --inception-weights with torch-fidelity's {WEIGHTS_NAME}"
         ) from e
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ebgan.errors import EbganError
+from ebgan.errors import EbganError, one_line
 
 FORMAT_VERSION = 1
 
@@ -53,9 +53,8 @@ def load_module_state(module: torch.nn.Module, state: dict, what: str, path: Pat
     try:
         module.load_state_dict(state)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
         raise EbganError(
-            f"the {what} in {path} does not fit the configured network ({first}); "
+            f"the {what} in {path} does not fit the configured network ({one_line(e)}); "
             "the checkpoint comes from another model or model_args, or from an earlier development "
             "version of ebgan whose network differed (such as the mlp critic before its dropout "
             "moved after the activations)"
