@@ -16,6 +16,7 @@ from ebgan.experiments import Budget, evaluate_run, parse_budget
 from ebgan.experiments import compare as compare_runs
 from ebgan.generator_io import load_generator
 
+SMALL_MLP = {"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16}
 PRESETS = {
     "gan": {"model": "mlp", "model_args": {"n_layer_g": 2, "size_g": 32, "n_layer_d": 2, "size_d": 32}},
     "began": {"model": "dcgan", "model_args": {"width_g": 4, "width_d": 4, "embedding_dim": 4}, "lambda_k": 0.05},
@@ -381,7 +382,7 @@ def test_a_toy_compare_notes_its_scores_without_a_reference(tmp_path):
         "latent_dim": 2,
         "batch_size": 16,
         "log_every": 1,
-        "model_args": {"n_layer_g": 2, "size_g": 16, "n_layer_d": 2, "size_d": 16},
+        "model_args": SMALL_MLP,
     }
     (presets / "toy-ebgan-pt.yaml").write_text(yaml.safe_dump({**common, "objective": "ebgan-pt"}))
     results = compare_runs(
@@ -397,3 +398,25 @@ def test_a_toy_compare_notes_its_scores_without_a_reference(tmp_path):
         log=lambda m: None,
     )
     assert results["scores_note"] == "200 samples per run", results["scores_note"]
+
+
+def test_each_seed_of_a_toy_compare_trains_on_its_own_points(tmp_path, monkeypatch):
+    """A toy's training points are drawn with the run's seed: seed 1 trained on seed 0's points (the
+    loaded data was shared by a key without the seed), so its resume by 'ebgan train' drew others."""
+    import importlib
+
+    import ebgan.data
+
+    compare_module = importlib.import_module("ebgan.experiments.compare")  # the package's 'compare' is the function
+
+    loaded = []
+    real = ebgan.data.load_training_data
+    monkeypatch.setattr(ebgan.data, "load_training_data", lambda cfg: loaded.append(cfg.seed) or real(cfg))
+    monkeypatch.setattr(compare_module, "_DATA", {})
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    toy = {"model": "mlp", "objective": "ebgan-pt", "latent_dim": 2, "batch_size": 16, "model_args": SMALL_MLP}
+    (presets / "toy-ebgan-pt.yaml").write_text(yaml.safe_dump(toy))
+    args = dict(dataset="toy:8gaussians", objectives="ebgan-pt", budget="1", out=tmp_path / "c", seeds=2)
+    compare_runs(**args, preset_dir=str(presets), preset_prefix="toy", no_eval=True, log=lambda m: None)
+    assert sorted(loaded) == [0, 1]

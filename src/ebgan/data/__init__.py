@@ -32,7 +32,17 @@ __all__ = [
     "registered_datasets",
     "to_uint8",
     "to_unit_range",
+    "training_data_key",
 ]
+
+
+def training_data_key(cfg) -> tuple:
+    """What ``load_training_data``'s result depends on: runs whose configs share this key may share
+    one loaded copy (a toy's points are drawn with the run's seed, so there the seed is part of it)."""
+    from ebgan.data.toy import is_toy
+
+    seed = cfg.seed if is_toy(cfg.dataset) else None
+    return (cfg.dataset, cfg.data_split, cfg.image_size, cfg.fit, cfg.channels, cfg.data_root, seed)
 
 
 def load_training_data(cfg):

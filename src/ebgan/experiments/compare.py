@@ -526,9 +526,9 @@ _DATA: dict = {}  # training sets loaded in this process, shared by its runs
 
 
 def _training_data(cfg: Config):
-    from ebgan.data import load_training_data
+    from ebgan.data import load_training_data, training_data_key
 
-    key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.fit, cfg.channels, cfg.data_root)
+    key = training_data_key(cfg)
     if key not in _DATA:
         _DATA[key] = load_training_data(cfg)
     return _DATA[key]

@@ -400,11 +400,11 @@ def _check_same_sweep(path: Path, rows: list[dict], want: dict) -> None:
 def _inputs(cfg) -> tuple:
     """The training data and the classifier of a setting's config, loaded once per process into
     ``_WORKER``, and the classifier checked by ebgan eval's honest-split rule: (data, net, meta)."""
-    from ebgan.data import load_training_data
+    from ebgan.data import load_training_data, training_data_key
     from ebgan.data.splits import reference_split
     from ebgan.metrics.classifier import load_classifier
 
-    key = (cfg.dataset, cfg.data_split, cfg.image_size, cfg.data_root)
+    key = training_data_key(cfg)
     if key not in _WORKER:
         _WORKER[key] = load_training_data(cfg)
     if ("classifier", cfg.dataset) not in _WORKER:
