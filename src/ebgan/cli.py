@@ -9,7 +9,7 @@ import os
 import sys
 import traceback
 
-from ebgan.errors import EbganError
+from ebgan.errors import EbganError, one_line
 
 # One module per command group; each has register(subparsers) setting ``func``.
 COMMANDS = [
@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{e.__class__.__name__}: {e}", 1, debug)
     except RuntimeError as e:
         if _lost_a_process(e):
-            first = str(e).strip().splitlines()[0][:200]
             return _fail(
-                f"rank {os.environ.get('RANK', '?')} stopped: a collective with the other processes failed ({first}); "
+                f"rank {os.environ.get('RANK', '?')} stopped: a collective with the other processes failed "
+                f"({one_line(e)}); "
                 "another process most likely stopped first (its error is above), or the wait passed "
                 "EBGAN_DIST_TIMEOUT_MIN",
                 1,
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not _out_of_memory(e):
             return _internal(e, debug)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        return _fail(f"out of memory ({first[:200]}); lower --batch-size or the networks' size", 1, debug)
+        return _fail(f"out of memory ({one_line(e)}); lower --batch-size or the networks' size", 1, debug)
     except Exception as e:  # a bug: say so, keep the line short, keep the traceback one flag away
         return _internal(e, debug)
 

@@ -294,9 +294,13 @@ class Trainer(TrainingLoop):
         self.prepare_seconds = time.perf_counter() - t0  # pretraining's share, for estimates
         self.dist.broadcast(self.D, self.objective)  # pretraining ran on each rank: keep rank 0's
 
+    def _nets(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D, **({"G_ema": self.ema.model} if self.ema is not None else {})}
+
     def _floating_buffers(self) -> dict[str, torch.Tensor]:
-        nets = {"G": self.G, "D": self.D, **({"G_ema": self.ema.model} if self.ema is not None else {})}
-        return {f"{n}.{k}": b for n, net in nets.items() for k, b in net.named_buffers() if b.is_floating_point()}
+        return {
+            f"{n}.{k}": b for n, net in self._nets().items() for k, b in net.named_buffers() if b.is_floating_point()
+        }
 
     def sync_state(self) -> dict:
         # Without --sync-bn each rank's BatchNorm statistics follow its slice: checkpoints hold their mean.
@@ -304,7 +308,7 @@ class Trainer(TrainingLoop):
             return {}
         buffers = self._floating_buffers()
         own = {k: b.detach().cpu().clone() for k, b in buffers.items()}
-        self.dist.average_buffers(self.G, self.D, *((self.ema.model,) if self.ema is not None else ()))
+        self.dist.average_buffers(*self._nets().values())
         return own
 
     def restore_own_state(self, own: dict) -> None:
