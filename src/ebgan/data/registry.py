@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ebgan.errors import EbganError
 
@@ -111,15 +112,25 @@ def registered_datasets() -> list[str]:
     return list(_REGISTRY)
 
 
+FOLDER = "folder:"
+
+
+def folder_path(name: str) -> Path:
+    """The folder of a ``folder:PATH`` dataset name, with ``~`` expanded."""
+    path = name[len(FOLDER) :]
+    if not path.strip():  # Path("") is the working directory: never what was meant
+        raise EbganError("--dataset folder: needs the folder's path after the colon, e.g. folder:~/photos")
+    return Path(path).expanduser()
+
+
 def dataset_spec(name: str) -> DatasetSpec:
     """The spec of a --dataset value: a registered name, folder:PATH or toy:NAME."""
     if not isinstance(name, str):
         raise EbganError(f"a dataset name is a string, got {name!r}")
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if name.startswith("folder:"):
-        if not name[len("folder:") :].strip():  # Path("") is the working directory: never what was meant
-            raise EbganError("--dataset folder: needs the folder's path after the colon, e.g. folder:~/photos")
+    if name.startswith(FOLDER):
+        folder_path(name)  # an empty path: its own error
         return DatasetSpec(
             name="folder", loader="folder", channels=None, native_size=None, evaluation="none", idx_files=()
         )

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ebgan.data import splits
 from ebgan.data.idx import read_idx
-from ebgan.data.registry import DatasetSpec, dataset_spec
+from ebgan.data.registry import DatasetSpec, dataset_spec, folder_path
 from ebgan.errors import EbganError
 
 # Debian's dataset-fashion-mnist package installs here; other dataset packages follow it.
@@ -323,11 +323,11 @@ def load_images(
     elif spec.loader == "folder" and fit == "resize":  # decoded to the run's size once, into the cache
         from ebgan.data import photos
 
-        root = Path(name[len("folder:") :]).expanduser()
+        root = folder_path(name)
         images, labels, num_classes = photos.load_folder(root, image_size, channels or 3, cache_dir())
         return ImageData(images, labels, f"folder:{root}", num_classes)
     elif spec.loader == "folder":
-        data = load_image_folder(name[len("folder:") :], channels or 3)
+        data = load_image_folder(folder_path(name), channels or 3)
     elif spec.loader in ("celeba", "lsun"):  # decoded, cropped and resized once, into a cache on disk
         from ebgan.data import photos
 

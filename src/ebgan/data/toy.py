@@ -130,7 +130,8 @@ def mixture_of(dataset: str) -> Mixture | None:
     return MIXTURES.get(toy_key(dataset))
 
 
-MIN_SHARE = 20 / 2500  # PacGAN's 20 high-quality samples of VEEGAN's 2500
+N_SAMPLES = 2500  # VEEGAN's sample count for the 2-D ring and grid
+MIN_SHARE = 20 / N_SAMPLES  # PacGAN's 20 high-quality samples of VEEGAN's 2500
 
 
 def mode_coverage(samples: torch.Tensor, centres: torch.Tensor, std: float, min_samples: int | None = None) -> dict:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ebgan.data.toy import is_toy, mixture_of, mode_coverage
+from ebgan.data.toy import N_SAMPLES, is_toy, mixture_of, mode_coverage
 from ebgan.errors import EbganError
-
-N_SAMPLES = 2500  # VEEGAN's sample count for the 2-D ring and grid
 
 
 def _run_dataset(folder: Path) -> str | None:
