@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ebgan.contrastive.data import EvalData, evaluation_data
+from ebgan.contrastive.data import TEST_FIX, VAL_FIX, EvalData, evaluation_data
 from ebgan.contrastive.losses import MarginLoss, pair_energy
 from ebgan.contrastive.pairs import eval_pairs
 from ebgan.data.registry import dataset_spec
@@ -169,14 +169,24 @@ def evaluate(
     """Every measure of the module docstring for one encoder, as a JSON-ready dict."""
     if n_pairs < 2:
         raise EbganError(f"--pairs-count must be at least 2 (a positive and a negative), got {n_pairs}")
+    dataset = source.cfg.dataset  # type: ignore[attr-defined]
+    parts = {"train": data.train, "val": data.val, "test": data.test}
+    if any(bool((part.labels < 0).any()) for part in parts.values()):
+        raise EbganError(
+            f"{dataset}'s images are unlabelled, and every measure here compares an embedding with class "
+            "labels; evaluate on labelled images (a folder with one sub-folder per class)"
+        )
+    # the pairs before the embeddings: a part too small for them is refused before the long part
+    pairs = {
+        "val": eval_pairs(data.val.labels, n_pairs, seed, "the validation images", VAL_FIX),
+        "test": eval_pairs(data.test.labels, n_pairs, seed + 1, "the test images", TEST_FIX),
+    }
     source.module.eval()
-    emb = {part: embeddings(source.embed, getattr(data, part).images, device) for part in ("train", "val", "test")}
+    emb = {name: embeddings(source.embed, part.images, device) for name, part in parts.items()}
     if not all(torch.isfinite(e).all() for e in emb.values()):
         raise EbganError(f"{source.description} gives NaN or infinite embeddings: its training diverged")
     scores = {}
-    for part, offset in (("val", 0), ("test", 1)):
-        labels = getattr(data, part).labels
-        i, j, same = eval_pairs(labels, n_pairs, seed + offset, f"the {part} images")
+    for part, (i, j, same) in pairs.items():
         scores[part] = (source.energy(emb[part][i], emb[part][j]).double().numpy(), same.numpy())
     threshold, val_acc = best_threshold(*scores["val"])
     test_e, test_same = scores["test"]
@@ -186,7 +196,7 @@ def evaluate(
     coords, share = pca_2d(emb["test"])
     result = {
         "encoder": source.description,
-        "dataset": source.cfg.dataset,  # type: ignore[attr-defined]
+        "dataset": dataset,
         "train": data.notes["train"],
         "validation": data.notes["validation"],
         "test": data.notes["test"],
@@ -202,7 +212,7 @@ def evaluate(
         "projection": {"method": "PCA", "explained_variance": share, "file": None},
     }
     if plot is not None:
-        names = dataset_spec(source.cfg.dataset).labels or [str(k) for k in range(int(test_y.max()) + 1)]  # type: ignore[attr-defined]
+        names = dataset_spec(dataset).labels or [str(k) for k in range(int(test_y.max()) + 1)]
         if len(names) <= int(test_y.max()):
             names = [str(k) for k in range(int(test_y.max()) + 1)]
         title = (
