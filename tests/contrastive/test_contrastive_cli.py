@@ -192,3 +192,22 @@ def test_an_empty_validation_part_of_an_ebgan_run_is_one_line(tmp_path, tiny_idx
     argv = ["contrastive", "eval", "--from-ebgan", str(run), "--val-fraction", "0.001"]
     fails(capsys, argv, "val_fraction 0.001 of the 90 images of the official train split rounds to no image")
     assert not (run / "contrastive-eval").exists()
+
+
+def test_eval_refuses_a_folder_that_changed_since_training(tmp_path, capsys):
+    """The parts are recomputed by image index: one image more (or renamed) reshuffles them, and the test
+    part then holds images the encoder trained on; the evaluation used to score them silently."""
+    import shutil
+
+    folder = _class_folder(tmp_path / "imgs", per_class=40)
+    run = tmp_path / "run"
+    assert main(["contrastive", "train", "--out", str(run), "--dataset", f"folder:{folder}", *TINY]) == 0
+    eval_argv = ["contrastive", "eval", "--run", str(run), "--pairs-count", "50"]
+    assert main(eval_argv) == 0
+    shutil.copy(folder / "c0" / "00.png", folder / "c0" / "00a.png")  # one more image, early in the order
+    fails(capsys, eval_argv, "changed since the encoder trained on it")
+    (folder / "c0" / "00a.png").unlink()
+    (folder / "c0" / "00.png").rename(folder / "c0" / "99.png")  # the same images, in another order
+    fails(capsys, eval_argv, "restore the dataset as it was, or train a new run on it")
+    (folder / "c0" / "99.png").rename(folder / "c0" / "00.png")  # restored
+    assert main(eval_argv) == 0

@@ -56,6 +56,7 @@ class Source:
     energy_name: str
     recalibrate: bool  # re-estimate BatchNorm statistics on the training part (not a trained encoder's own)
     trained_on_all: bool = False  # trained on the whole split, validation part included (an EBGAN's D)
+    train_images: dict | None = None  # count and sha256 of the images it trained on (a contrastive run's)
 
 
 # ---------------------------------------------------------------------- the measures
@@ -258,7 +259,15 @@ def contrastive_source(run: str | Path, device, random: bool = False, seed: int 
         else f"Euclidean distance of the {'L2-normalised ' if cfg.normalize else ''}embeddings"
     )
     return Source(
-        encoder, embed, pair_energy(cfg.loss), cfg, cfg.val_fraction, description, energy_name, recalibrate=random
+        encoder,
+        embed,
+        pair_energy(cfg.loss),
+        cfg,
+        cfg.val_fraction,
+        description,
+        energy_name,
+        recalibrate=random,
+        train_images=None if random else info.get("train_images"),  # absent in runs of older versions
     )
 
 
@@ -297,12 +306,28 @@ def ebgan_source(
     )
 
 
+def _check_training_part(source: Source, data: EvalData) -> None:
+    """The parts are recomputed from the dataset, by image index: a folder that gained, lost or renamed an
+    image since the run trained moves trained images into the validation and test parts."""
+    from ebgan.metrics.evaluate import images_digest
+
+    saved = source.train_images
+    if saved is None or images_digest(data.train.images) == saved.get("sha256"):
+        return
+    raise EbganError(
+        f"{source.cfg.dataset} changed since the encoder trained on it (its training part now holds other "  # type: ignore[attr-defined]
+        f"images: {len(data.train)}, trained on {saved.get('count')}), so the validation and test parts would "
+        "hold trained images; restore the dataset as it was, or train a new run on it"
+    )
+
+
 def evaluate_source(source: Source, device, n_pairs: int = 10_000, seed: int = 0, out: Path | None = None) -> dict:
     """Load the source's data, re-estimate BatchNorm statistics where they are not a trained run's own,
     evaluate, and write ``out/eval.json`` and ``out/projection.png`` when ``out`` is given."""
     from ebgan.files import write_json
 
     data = evaluation_data(source.cfg, source.val_fraction, trained_on_all=source.trained_on_all)
+    _check_training_part(source, data)
     if source.recalibrate:
         _recalibrate(source.module, data.train.images.to(device))
     result = evaluate(source, data, device, n_pairs, seed, plot=out / "projection.png" if out else None)
