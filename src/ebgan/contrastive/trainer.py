@@ -115,9 +115,18 @@ class ContrastiveTrainer(TrainingLoop):
             "loss_fn": self.loss_fn.state_dict(),
             "opt": self.opt.state_dict(),
             "sampler": self.sampler.state_dict(),
+            "train_images": self.train_images,
         }
 
     def load_model_state(self, state: dict, path: Path) -> None:
+        saved = state.get("train_images")  # absent in checkpoints of older versions
+        if saved is not None and saved["sha256"] != self.train_images["sha256"]:
+            raise EbganError(
+                f"{path} trained on other images than the training part of {self.cfg.dataset} now "
+                f"({saved['count']} then, {self.train_images['count']} now): the dataset changed (images added, "
+                "removed or renamed), and its validation and test parts would hold trained images; restore it "
+                "as it was, or start a new run with --out"
+            )
         load_module_state(self.encoder, state["encoder"], "encoder", path)
         load_module_state(self.loss_fn, state["loss_fn"], "loss", path)
         self.opt.load_state_dict(state["opt"])
