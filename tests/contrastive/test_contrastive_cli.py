@@ -91,7 +91,8 @@ def test_run_folder_mistakes(tiny_runs, tmp_path, capsys):
     fails(capsys, ["contrastive", "train", "--resume", str(c), "--steps", "1"], "has done 2 steps")
     assert {p: p.read_bytes() for p in sorted(c.rglob("*")) if p.is_file()} == before  # nothing changed
     fails(capsys, ["contrastive", "train", "--resume", str(g)], "is not a contrastive run's config")
-    fails(capsys, ["contrastive", "train", "--out", str(c), *data], f"{c} already holds a run")
+    # the run's --val-fraction: the default's 6 validation images of 60 miss pairs of a class, refused first
+    fails(capsys, ["contrastive", "train", "--out", str(c), *data, "--val-fraction", "0.3"], f"{c} already holds a run")
     fails(capsys, ["contrastive", "eval", "--run", str(g)], "holds no encoder.safetensors")
     fails(capsys, ["contrastive", "eval", "--from-ebgan", str(w)], "critic with no embedding")
     fails(capsys, ["energy", "score", "--run", str(c), str(c)], "is a contrastive run")
@@ -133,3 +134,95 @@ def test_an_ebgan_discriminator_is_not_tested_on_images_it_trained_on(tmp_path, 
     assert main(["train", "--out", str(run), *data, "--steps", "1", "--latent-dim", "4", "--no-progress"]) == 0
     fails(capsys, ["contrastive", "eval", "--from-ebgan", str(run)], "no image is left to test its embedding on")
     assert not (run / "contrastive-eval").exists()
+
+
+def _class_folder(root, per_class: int, classes: int = 3):
+    """A labelled image folder: one sub-folder per class, class k a bright square at (4k, 4k)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k in range(classes):
+        (root / f"c{k}").mkdir(parents=True)
+        for n in range(per_class):
+            image = rng.integers(0, 40, (16, 16)).astype(np.uint8)
+            image[4 * k : 4 * k + 4, 4 * k : 4 * k + 4] = 220
+            Image.fromarray(image).save(root / f"c{k}" / f"{n:02d}.png")
+    return root
+
+
+TINY = ["--image-size", "16", "--width", "4", "--embedding-dim", "8", "--batch-size", "8", "--steps", "2"]
+TINY += ["--no-progress", "--device", "cpu"]
+
+
+def test_a_validation_part_that_cannot_make_pairs_is_refused_before_training(tmp_path, capsys):
+    """Training used to finish and the evaluation then failed: an internal error on an empty validation part,
+    or 'use a smaller --val-fraction' on one missing a class (smaller makes it worse)."""
+    folder = _class_folder(tmp_path / "imgs", per_class=20)
+    # 60 images: 12 are the test part; of the other 48, 10% is 5 validation images, none of them of class c1
+    # (the hash ranking, which depends only on the count)
+    argv = ["contrastive", "train", "--out", str(tmp_path / "run"), "--dataset", f"folder:{folder}", *TINY]
+    fails(capsys, argv, "the validation images need 2 classes or more with 2 images or more each")
+    fails(capsys, argv, "use a larger --val-fraction")
+    fails(capsys, [*argv, "--val-fraction", "0.01"], "val_fraction 0.01 of the 48 images of the folder rounds to no")
+    assert not (tmp_path / "run").exists()
+    assert main([*argv, "--val-fraction", "0.3"]) == 0
+
+
+def test_eval_of_an_encoder_of_unlabelled_images_names_what_is_missing(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    for n in range(12):
+        Image.fromarray(np.full((16, 16), 10 * n, np.uint8)).save(tmp_path / "imgs" / f"{n}.png")
+    run = tmp_path / "run"
+    argv = ["contrastive", "train", "--out", str(run), "--dataset", f"folder:{tmp_path / 'imgs'}", "--loss", "ntxent"]
+    assert main([*argv, *TINY, "--batch-size", "4"]) == 0  # the last --batch-size counts
+    # it used to advise training on --pairs views --loss ntxent, which this run did
+    fails(capsys, ["contrastive", "eval", "--run", str(run)], "images are unlabelled, and every measure here compares")
+
+
+def test_an_empty_validation_part_of_an_ebgan_run_is_one_line(tmp_path, tiny_idx, capsys):
+    """It was an internal error (torch.cat of no embeddings)."""
+    root, spec = tiny_idx(splits={"train": 90, "test": 60}, size=16)
+    run = tmp_path / "gan"
+    common = ["--dataset", spec.name, "--data-root", str(root), "--image-size", "16", "--batch-size", "8"]
+    assert main(["train", "--out", str(run), *common, "--steps", "1", "--latent-dim", "4", "--no-progress"]) == 0
+    argv = ["contrastive", "eval", "--from-ebgan", str(run), "--val-fraction", "0.001"]
+    fails(capsys, argv, "val_fraction 0.001 of the 90 images of the official train split rounds to no image")
+    assert not (run / "contrastive-eval").exists()
+
+
+def test_eval_refuses_a_folder_that_changed_since_training(tmp_path, capsys):
+    """The parts are recomputed by image index: one image more (or renamed) reshuffles them, and the test
+    part then holds images the encoder trained on; the evaluation used to score them silently."""
+    import shutil
+
+    folder = _class_folder(tmp_path / "imgs", per_class=40)
+    run = tmp_path / "run"
+    assert main(["contrastive", "train", "--out", str(run), "--dataset", f"folder:{folder}", *TINY]) == 0
+    eval_argv = ["contrastive", "eval", "--run", str(run), "--pairs-count", "50"]
+    assert main(eval_argv) == 0
+    shutil.copy(folder / "c0" / "00.png", folder / "c0" / "00a.png")  # one more image, early in the order
+    fails(capsys, eval_argv, "changed since the encoder trained on it")
+    (folder / "c0" / "00a.png").unlink()
+    (folder / "c0" / "00.png").rename(folder / "c0" / "99.png")  # the same images, in another order
+    fails(capsys, eval_argv, "restore the dataset as it was, or train a new run on it")
+    (folder / "c0" / "99.png").rename(folder / "c0" / "00.png")  # restored
+    assert main(eval_argv) == 0
+
+
+def test_a_resume_refuses_a_folder_that_changed(tmp_path, capsys):
+    """The same count of images in another order passed the data order's size check and trained on a new
+    training part, holding the old validation and test images; the export then vouched for it."""
+    folder = _class_folder(tmp_path / "imgs", per_class=40)
+    run = tmp_path / "run"
+    assert main(["contrastive", "train", "--out", str(run), "--dataset", f"folder:{folder}", *TINY]) == 0
+    (folder / "c0" / "00.png").rename(folder / "c0" / "99.png")
+    before = {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+    resume = ["contrastive", "train", "--resume", str(run), "--steps", "4", "--no-progress"]
+    fails(capsys, resume, "the dataset changed (images added, removed or renamed)")
+    assert {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()} == before
+    (folder / "c0" / "99.png").rename(folder / "c0" / "00.png")
+    assert main(resume) == 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ebgan.contrastive.pairs import holdout
+from ebgan.contrastive.pairs import ClassIndex, holdout
 from ebgan.data import splits
 from ebgan.data.registry import dataset_spec
 from ebgan.data.sources import ImageData, load_images
@@ -25,6 +25,9 @@ from ebgan.errors import EbganError
 
 FOLDER_TEST_FRACTION = 0.2
 FOLDER_TEST = "ebgan-contrastive-folder-test-v1"
+# how to get more images of each class into a part whose pairs cannot be drawn
+VAL_FIX = "use a larger --val-fraction (a contrastive run's is set when it trains)"
+TEST_FIX = f"use a larger dataset (a folder's test part is {FOLDER_TEST_FRACTION:.0%} of it)"
 
 
 @dataclass
@@ -95,6 +98,11 @@ def evaluation_data(
         ref = reference_split(cfg.data_split)
         test = load_split(cfg, ref) if with_test else _subset(data, val_idx[:0])
         test_note = f"{ref} ({splits.DESCRIPTIONS[ref]}, {len(test)} images)"
+    if len(val_idx) == 0:
+        raise EbganError(
+            f"val_fraction {val_fraction:g} of the {len(train_idx) + len(val_idx)} images of {where} rounds to no "
+            f"image, and the verification threshold is chosen on validation pairs; {VAL_FIX}"
+        )
     notes = {
         "train": f"{where} without its validation part ({len(train_idx)} images)"
         + ("; the discriminator trained on all of it" if trained_on_all else ""),
@@ -107,5 +115,11 @@ def evaluation_data(
 
 
 def training_part(cfg, data: ImageData | None = None) -> ImageData:
-    """The images a contrastive run trains on: its split without the validation (and folder test) part."""
-    return evaluation_data(cfg, cfg.val_fraction, data, with_test=False).train
+    """The images a contrastive run trains on: its split without the validation (and folder test) part.
+    Refuses, before any training, labelled parts the evaluation could not draw its pairs from."""
+    parts = evaluation_data(cfg, cfg.val_fraction, data, with_test=False)
+    if bool((parts.val.labels >= 0).all()):  # unlabelled (views on a plain folder): no pairs to draw
+        ClassIndex(parts.val.labels, "the validation images", VAL_FIX)
+        if parts.test_indices is not None:  # a folder's test part (a test split is checked when evaluated)
+            ClassIndex(parts.test.labels, "the test images", TEST_FIX)
+    return parts.train

@@ -2,7 +2,7 @@
 
 - ``small``: the first attempt's network, two (3x3 conv, ReLU, 2x2 max-pool) stages of 64 and
   128 channels and a linear layer to the embedding.
-- ``conv4`` (default): four stages of (3x3 conv, BatchNorm, ReLU) x 2 then 2x2 max-pool, widths
+- ``conv4`` (default): four stages of (3x3 conv, BatchNorm, ReLU) x DEPTH (1) then 2x2 max-pool, widths
   w, 2w, 4w, 8w, global average pooling and a linear layer to the embedding; any image size
   from 16 up.
 

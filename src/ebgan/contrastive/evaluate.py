@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ebgan.contrastive.data import EvalData, evaluation_data
+from ebgan.contrastive.data import TEST_FIX, VAL_FIX, EvalData, evaluation_data
 from ebgan.contrastive.losses import MarginLoss, pair_energy
 from ebgan.contrastive.pairs import eval_pairs
 from ebgan.data.registry import dataset_spec
@@ -56,6 +56,7 @@ class Source:
     energy_name: str
     recalibrate: bool  # re-estimate BatchNorm statistics on the training part (not a trained encoder's own)
     trained_on_all: bool = False  # trained on the whole split, validation part included (an EBGAN's D)
+    train_images: dict | None = None  # count and sha256 of the images it trained on (a contrastive run's)
 
 
 # ---------------------------------------------------------------------- the measures
@@ -169,14 +170,24 @@ def evaluate(
     """Every measure of the module docstring for one encoder, as a JSON-ready dict."""
     if n_pairs < 2:
         raise EbganError(f"--pairs-count must be at least 2 (a positive and a negative), got {n_pairs}")
+    dataset = source.cfg.dataset  # type: ignore[attr-defined]
+    parts = {"train": data.train, "val": data.val, "test": data.test}
+    if any(bool((part.labels < 0).any()) for part in parts.values()):
+        raise EbganError(
+            f"{dataset}'s images are unlabelled, and every measure here compares an embedding with class "
+            "labels; evaluate on labelled images (a folder with one sub-folder per class)"
+        )
+    # the pairs before the embeddings: a part too small for them is refused before the long part
+    pairs = {
+        "val": eval_pairs(data.val.labels, n_pairs, seed, "the validation images", VAL_FIX),
+        "test": eval_pairs(data.test.labels, n_pairs, seed + 1, "the test images", TEST_FIX),
+    }
     source.module.eval()
-    emb = {part: embeddings(source.embed, getattr(data, part).images, device) for part in ("train", "val", "test")}
+    emb = {name: embeddings(source.embed, part.images, device) for name, part in parts.items()}
     if not all(torch.isfinite(e).all() for e in emb.values()):
         raise EbganError(f"{source.description} gives NaN or infinite embeddings: its training diverged")
     scores = {}
-    for part, offset in (("val", 0), ("test", 1)):
-        labels = getattr(data, part).labels
-        i, j, same = eval_pairs(labels, n_pairs, seed + offset, f"the {part} images")
+    for part, (i, j, same) in pairs.items():
         scores[part] = (source.energy(emb[part][i], emb[part][j]).double().numpy(), same.numpy())
     threshold, val_acc = best_threshold(*scores["val"])
     test_e, test_same = scores["test"]
@@ -186,7 +197,7 @@ def evaluate(
     coords, share = pca_2d(emb["test"])
     result = {
         "encoder": source.description,
-        "dataset": source.cfg.dataset,  # type: ignore[attr-defined]
+        "dataset": dataset,
         "train": data.notes["train"],
         "validation": data.notes["validation"],
         "test": data.notes["test"],
@@ -202,7 +213,7 @@ def evaluate(
         "projection": {"method": "PCA", "explained_variance": share, "file": None},
     }
     if plot is not None:
-        names = dataset_spec(source.cfg.dataset).labels or [str(k) for k in range(int(test_y.max()) + 1)]  # type: ignore[attr-defined]
+        names = dataset_spec(dataset).labels or [str(k) for k in range(int(test_y.max()) + 1)]
         if len(names) <= int(test_y.max()):
             names = [str(k) for k in range(int(test_y.max()) + 1)]
         title = (
@@ -248,7 +259,15 @@ def contrastive_source(run: str | Path, device, random: bool = False, seed: int 
         else f"Euclidean distance of the {'L2-normalised ' if cfg.normalize else ''}embeddings"
     )
     return Source(
-        encoder, embed, pair_energy(cfg.loss), cfg, cfg.val_fraction, description, energy_name, recalibrate=random
+        encoder,
+        embed,
+        pair_energy(cfg.loss),
+        cfg,
+        cfg.val_fraction,
+        description,
+        energy_name,
+        recalibrate=random,
+        train_images=None if random else info.get("train_images"),  # absent in runs of older versions
     )
 
 
@@ -287,12 +306,28 @@ def ebgan_source(
     )
 
 
+def _check_training_part(source: Source, data: EvalData) -> None:
+    """The parts are recomputed from the dataset, by image index: a folder that gained, lost or renamed an
+    image since the run trained moves trained images into the validation and test parts."""
+    from ebgan.metrics.evaluate import images_digest
+
+    saved = source.train_images
+    if saved is None or images_digest(data.train.images) == saved.get("sha256"):
+        return
+    raise EbganError(
+        f"{source.cfg.dataset} changed since the encoder trained on it (its training part now holds other "  # type: ignore[attr-defined]
+        f"images: {len(data.train)}, trained on {saved.get('count')}), so the validation and test parts would "
+        "hold trained images; restore the dataset as it was, or train a new run on it"
+    )
+
+
 def evaluate_source(source: Source, device, n_pairs: int = 10_000, seed: int = 0, out: Path | None = None) -> dict:
     """Load the source's data, re-estimate BatchNorm statistics where they are not a trained run's own,
     evaluate, and write ``out/eval.json`` and ``out/projection.png`` when ``out`` is given."""
     from ebgan.files import write_json
 
     data = evaluation_data(source.cfg, source.val_fraction, trained_on_all=source.trained_on_all)
+    _check_training_part(source, data)
     if source.recalibrate:
         _recalibrate(source.module, data.train.images.to(device))
     result = evaluate(source, data, device, n_pairs, seed, plot=out / "projection.png" if out else None)

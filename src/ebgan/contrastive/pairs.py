@@ -27,6 +27,7 @@ from ebgan.data import EpochBatches, to_unit_range
 from ebgan.errors import EbganError
 
 HOLDOUT = "ebgan-contrastive-holdout-v1"  # salt of the hash ranking below; change it only with a new name
+TRAINING_FIX = "use a larger dataset or a smaller --val-fraction"
 
 
 @lru_cache(maxsize=8)
@@ -44,9 +45,10 @@ def holdout(n: int, fraction: float, salt: str = HOLDOUT) -> tuple[torch.Tensor,
 
 
 class ClassIndex:
-    """Images grouped by class: ``labels`` (N,) int64 in [0, K); every class needs 2 images or more."""
+    """Images grouped by class: ``labels`` (N,) int64 in [0, K); every class needs 2 images or more.
+    ``what`` names the images and ``fix`` says how to get more of each class, in the error."""
 
-    def __init__(self, labels: torch.Tensor, what: str = "the training images"):
+    def __init__(self, labels: torch.Tensor, what: str = "the training images", fix: str = TRAINING_FIX):
         labels = labels.long()
         if labels.numel() == 0 or int(labels.min()) < 0:
             raise EbganError(
@@ -57,8 +59,7 @@ class ClassIndex:
         counts = torch.bincount(labels, minlength=self.num_classes)
         if self.num_classes < 2 or int(counts.min()) < 2:
             raise EbganError(
-                f"{what} need 2 classes or more with 2 images or more each (class sizes: {counts.tolist()}); "
-                "use a larger dataset or a smaller --val-fraction"
+                f"{what} need 2 classes or more with 2 images or more each (class sizes: {counts.tolist()}); {fix}"
             )
         self.labels = labels
         self.counts = counts
@@ -164,11 +165,11 @@ def augment(x: torch.Tensor, generator: torch.Generator, flip: bool = True) -> t
 
 
 def eval_pairs(
-    labels: torch.Tensor, n_pairs: int, seed: int, what: str
+    labels: torch.Tensor, n_pairs: int, seed: int, what: str, fix: str = TRAINING_FIX
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A fixed balanced set of pairs over images with ``labels``: (i, j, same), indices into them.
     Anchors are uniform (with replacement), half get a same-class partner, half another class's."""
-    index = ClassIndex(labels.cpu(), what)
+    index = ClassIndex(labels.cpu(), what, fix)
     g = torch.Generator().manual_seed(seed)
     anchors = torch.randint(0, labels.numel(), (n_pairs,), generator=g)
     n_pos = n_pairs // 2

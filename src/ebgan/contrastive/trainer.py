@@ -2,7 +2,8 @@
 
 A contrastive run folder has what every run has (config.yaml, checkpoint.pt, metrics.jsonl,
 tb/, the lock) and, beside each checkpoint, ``encoder.safetensors`` + ``encoder.json`` (the
-encoder alone, with its config: what ``ebgan contrastive eval`` reads).
+encoder alone, with its config and the sha256 of its training images: what ``ebgan contrastive eval``
+reads, and how it knows the dataset's parts are still those the encoder trained and was held out on).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class ContrastiveTrainer(TrainingLoop):
                 f"use --batch-size {len(data)} or less"
             )
         self.image_shape = data.image_shape
+        from ebgan.metrics.evaluate import images_digest
+
+        # the evaluation recomputes the parts from the dataset: this tells it whether they still are these
+        self.train_images = {"count": len(data), "sha256": images_digest(data.images.cpu())}
         self.encoder = build_encoder(cfg, self.image_shape).to(self.device)
         self.loss_fn = build_loss(cfg).to(self.device)
         self._check_encoder()
@@ -110,9 +115,18 @@ class ContrastiveTrainer(TrainingLoop):
             "loss_fn": self.loss_fn.state_dict(),
             "opt": self.opt.state_dict(),
             "sampler": self.sampler.state_dict(),
+            "train_images": self.train_images,
         }
 
     def load_model_state(self, state: dict, path: Path) -> None:
+        saved = state.get("train_images")  # absent in checkpoints of older versions
+        if saved is not None and saved["sha256"] != self.train_images["sha256"]:
+            raise EbganError(
+                f"{path} trained on other images than the training part of {self.cfg.dataset} now "
+                f"({saved['count']} then, {self.train_images['count']} now): the dataset changed (images added, "
+                "removed or renamed), and its validation and test parts would hold trained images; restore it "
+                "as it was, or start a new run with --out"
+            )
         load_module_state(self.encoder, state["encoder"], "encoder", path)
         load_module_state(self.loss_fn, state["loss_fn"], "loss", path)
         self.opt.load_state_dict(state["opt"])
@@ -124,7 +138,13 @@ class ContrastiveTrainer(TrainingLoop):
         learnt = {k: float(v) for k, v in self.loss_fn.state_dict().items()}
         write_json(
             folder / ENCODER_JSON,
-            {"config": self.cfg.to_dict(), "image_shape": list(self.image_shape), "step": self.step, "loss": learnt},
+            {
+                "config": self.cfg.to_dict(),
+                "image_shape": list(self.image_shape),
+                "step": self.step,
+                "loss": learnt,
+                "train_images": self.train_images,
+            },
         )
 
 
