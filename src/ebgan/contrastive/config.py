@@ -57,7 +57,10 @@ class ContrastiveConfig:
     encoder: str = _f("conv4", "conv4 (4 conv stages with BatchNorm) or small (the first attempt: 2 conv stages)")
     width: int | None = _f(None, "conv4: channels of the first stage, doubled at each stage (default 32)")
     embedding_dim: int = _f(128, "size of the embedding")
-    normalize: bool = _f(True, "L2-normalise the embeddings (their distances then lie in [0, 2])")
+    normalize: bool = _f(
+        True,
+        "margin loss: L2-normalise the embeddings (their distances then lie in [0, 2]); the cosine losses always do",
+    )
     # --- loss
     loss: str = _f(
         "margin",
