@@ -163,8 +163,8 @@ class Distributed:
     @torch.no_grad()
     def average_buffers(self, *modules: nn.Module) -> None:
         """Average floating buffers (BatchNorm running statistics) over ranks: without --sync-bn each
-        rank's statistics follow its own slice; checkpoints, the exported generator and the final grid
-        use their mean (the grids and evaluations between checkpoints, rank 0's own)."""
+        rank's statistics follow its own slice; checkpoints, the exported generator, grids and
+        evaluations use their mean (``TrainingLoop.sync_state``)."""
         if not self.active:
             return
         for module in modules:
@@ -196,7 +196,7 @@ class Distributed:
         and the fake batch before one backward, and a buffer broadcast at the second call
         modifies BatchNorm buffers in place, the known DDP failure of that pattern. BatchNorm
         statistics are instead made global by --sync-bn (SyncBatchNorm) or averaged at
-        checkpoints (``average_buffers``).
+        checkpoints, grids and evaluations (``average_buffers``).
         """
         if not self.active:
             return module

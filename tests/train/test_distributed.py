@@ -114,7 +114,8 @@ def test_resume_under_two_processes_is_bit_identical(tmp_path):
     net = ["--model", "mlp", "--model-args", "n_layer_g=2,size_g=32,n_layer_d=2,size_d=32,dropout_d=true"]
     common = ["train", "--dataset", f"folder:{data}", "--image-size", "16", "--channels", "1", *net, *QUIET]
     common += ["--batch-size", "8", "--checkpoint-every", "3", "--log-every", "1"]
-    ok(launch(2, common + ["--steps", "6", "--out", str(tmp_path / "straight")]))
+    # the straight run draws a grid at every step (BatchNorm statistics averaged for each): no change either
+    ok(launch(2, common + ["--steps", "6", "--sample-every", "1", "--out", str(tmp_path / "straight")]))
     ok(launch(2, common + ["--steps", "4", "--out", str(tmp_path / "cut")]))
     ok(launch(2, common[:1] + ["--resume", str(tmp_path / "cut"), "--steps", "6", *QUIET]))
     for key in ("G", "D"):
@@ -126,6 +127,21 @@ def test_resume_under_two_processes_is_bit_identical(tmp_path):
     assert not torch.equal(state["rng_ranks"][0]["torch"], state["rng_ranks"][1]["torch"])  # dropout differs per rank
     lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     assert [int(line.split(",")[0].split(":")[1]) for line in lines] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_grid_between_checkpoints_sees_the_statistics_the_export_holds(tmp_path):
+    """Without --sync-bn the ranks' BatchNorm statistics differ; the export holds their mean. A run
+    of 2 steps draws its last grid after the checkpoint's averaging; a run of 4 steps draws its
+    step-2 grid with no checkpoint at that step. The training to step 2 is the same (checkpoints do
+    not change it), so the two step-2 grids must be the same pixels."""
+    data = image_folder(tmp_path / "imgs")
+    common = ["train", "--dataset", f"folder:{data}", *TINY, "--no-progress", "--device", "cpu"]
+    common += ["--batch-size", "16", "--seed", "5", "--sample-every", "2", "--checkpoint-every", "4"]
+    ok(launch(2, common + ["--steps", "2", "--out", str(tmp_path / "short")]))
+    ok(launch(2, common + ["--steps", "4", "--out", str(tmp_path / "long")]))
+    grid = "samples/step_000002.png"
+    short, long = (np.asarray(Image.open(tmp_path / run / grid)) for run in ("short", "long"))
+    assert np.array_equal(short, long)
 
 
 def test_resume_under_another_process_count_continues_and_says_so(tmp_path):

@@ -66,9 +66,13 @@ class EnergyFrames:
         self.grids = [frames["grids"][i] for i in keep]
         self.fakes = [frames["fakes"][i] for i in keep]
 
+    def due(self, trainer) -> bool:
+        """Step 1, every ``every`` steps and the last: the frames a run's story needs."""
+        return trainer.step == 1 or trainer.step % self.every == 0 or trainer.step == trainer.cfg.steps
+
     @torch.no_grad()
     def __call__(self, trainer) -> None:
-        if trainer.step != 1 and trainer.step % self.every and trainer.step != trainer.cfg.steps:
+        if not self.due(trainer):
             return None
         import copy
 

@@ -90,8 +90,13 @@ class EvalHook:
         feats, _ = classify(self.net, images[pick.to(images.device)].cpu())
         self.validation = (feats, scores.mean_cov(feats), scores.knn_radii_sq(feats, PR_K), len(pick))
 
+    def due(self, trainer) -> bool:
+        """Whether this step is scored (the loop asks first: under torchrun it then averages BatchNorm
+        statistics over the ranks, so that the scores and best/ see what the checkpoint holds)."""
+        return trainer.step % self.every == 0
+
     def __call__(self, trainer) -> None:
-        if trainer.step % self.every:
+        if not self.due(trainer):
             return None
         if self.validation is None:
             self._prepare_validation(trainer.batches.images)

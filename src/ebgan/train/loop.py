@@ -150,9 +150,14 @@ class TrainingLoop:
     def divergence_advice(self) -> str:
         return "Lower the learning rate and start again"
 
+    def looks_at_networks(self) -> bool:
+        """Whether a hook with a ``due(trainer)`` (an evaluation, energy frames) reads the networks at
+        this step; every rank asks, so that all take part in ``sync_state`` before rank 0 runs it."""
+        return any(hook.due(self) for hook in self.hooks if hasattr(hook, "due"))
+
     def sync_state(self) -> dict:
-        """Make the ranks' state agree before a checkpoint (e.g. average BatchNorm statistics); a
-        collective. Returns this rank's own values it replaced (CPU tensors by name, the same names
+        """Make the ranks' state agree before a checkpoint, a grid or an evaluation (e.g. average
+        BatchNorm statistics); a collective. Returns this rank's own values it replaced (CPU tensors by name, the same names
         and shapes on every rank): the checkpoint keeps every rank's, and ``restore_own_state`` puts
         them back before the next step and on a resume with the same process count, so where
         checkpoints fall does not change the training (a resume stays bit-identical)."""
@@ -234,7 +239,7 @@ class TrainingLoop:
     def save(self) -> None:
         """Write the checkpoint (rank 0; every rank takes part and waits until it is written)."""
         self._divergence.check(self)  # never a checkpoint of diverged weights
-        own = self.sync_state()
+        own = self._own_state or self.sync_state()  # already in sync at a step a grid or a hook looked at
         state = {**self.state_dict(), **self._rng_of_every_rank(own), **self._partial_log()}  # collectives under DDP
         if self.writer.enabled:
             try:
@@ -300,6 +305,9 @@ class TrainingLoop:
                     self._own_state = {}
                 metrics = self.train_step()
                 self._divergence.record(self.step, metrics)
+                if self.dist.active and not self._own_state and self.looks_at_networks():
+                    # grids and evaluations see the networks the checkpoint and the export hold
+                    self._own_state = self.sync_state()
                 step_keys.update(metrics)
                 if self.is_main:  # evaluation, energy frames: rank 0 alone; the others wait at the next step
                     for hook in self.hooks:

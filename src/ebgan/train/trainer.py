@@ -303,7 +303,8 @@ class Trainer(TrainingLoop):
         }
 
     def sync_state(self) -> dict:
-        # Without --sync-bn each rank's BatchNorm statistics follow its slice: checkpoints hold their mean.
+        # Without --sync-bn each rank's BatchNorm statistics follow its slice: checkpoints, exports, grids
+        # and evaluations use their mean.
         if not self.dist.active:
             return {}
         buffers = self._floating_buffers()
@@ -316,8 +317,14 @@ class Trainer(TrainingLoop):
             for k, b in self._floating_buffers().items():
                 b.copy_(own[k])
 
+    def _grid_due(self) -> bool:
+        return bool(self.cfg.sample_every) and self.step % self.cfg.sample_every == 0
+
+    def looks_at_networks(self) -> bool:
+        return self._grid_due() or super().looks_at_networks()
+
     def after_step(self) -> None:
-        if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+        if self._grid_due():
             self._divergence.check(self)
             if self.is_main:
                 self.writer.save_grid(self.fixed_samples(), self.step)
