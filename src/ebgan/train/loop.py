@@ -157,10 +157,11 @@ class TrainingLoop:
 
     def sync_state(self) -> dict:
         """Make the ranks' state agree before a checkpoint, a grid or an evaluation (e.g. average
-        BatchNorm statistics); a collective. Returns this rank's own values it replaced (CPU tensors by name, the same names
-        and shapes on every rank): the checkpoint keeps every rank's, and ``restore_own_state`` puts
-        them back before the next step and on a resume with the same process count, so where
-        checkpoints fall does not change the training (a resume stays bit-identical)."""
+        BatchNorm statistics); a collective. Returns this rank's own values it replaced (CPU tensors
+        by name, the same names and shapes on every rank): the checkpoint keeps every rank's, and
+        ``restore_own_state`` puts them back before the next step and on a resume with the same
+        process count, so where checkpoints fall does not change the training (a resume stays
+        bit-identical)."""
         return {}
 
     def restore_own_state(self, own: dict) -> None:
