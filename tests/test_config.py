@@ -183,3 +183,26 @@ def test_a_key_given_twice_is_refused_not_last_one_wins(tmp_path):
         load_config_file(path)
     path.write_text("steps: 10\nmodel_args:\n  steps: 3\n")  # one key in two mappings is fine
     assert load_config_file(path, check=False)["steps"] == 10
+
+
+def test_yaml_reads_a_float_written_with_an_exponent_and_no_dot(tmp_path):
+    # PyYAML (YAML 1.1) reads 2e-4 as the string '2e-4'; YAML 1.2, Python and users read a number.
+    path = tmp_path / "p.yaml"
+    path.write_text("lr_g: 2e-4\nlr_d: 1E-3\nmargin: +5e1\nmodel_args:\n  init_std: 3e-2\n")
+    values = load_config_file(path)
+    assert (values["lr_g"], values["lr_d"], values["margin"]) == (0.0002, 0.001, 50.0)
+    assert Config.from_dict(values).resolve().model_args["init_std"] == 0.03
+    path.write_text("steps: 1e3\n")  # a float, so still not a whole number
+    with pytest.raises(EbganError, match="steps must be a whole number, got 1000.0"):
+        load_config_file(path)
+    path.write_text("dataset: folder:1e3\n")  # a string that merely contains one stays a string
+    assert load_config_file(path)["dataset"] == "folder:1e3"
+
+
+def test_model_args_flag_reads_a_float_written_with_an_exponent(capsys):
+    from ebgan.cli import main
+
+    assert main(["train", "--model", "mlp", "--model-args", "init_std_g=2e-3,size_g=16", "--dry-run"]) == 0
+    args = yaml.safe_load(capsys.readouterr().out)["model_args"]
+    assert (args["init_std_g"], args["size_g"]) == (0.002, 16)
+

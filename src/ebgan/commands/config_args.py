@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-import yaml
-
-from ebgan.config import FIELD_TYPES, Config
+from ebgan.config import FIELD_TYPES, Config, load_yaml
 
 
 def _parse_mapping(text: str) -> dict:
@@ -21,7 +19,7 @@ def _parse_mapping(text: str) -> dict:
         if "=" not in item:
             raise argparse.ArgumentTypeError(f"expected key=value pairs, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        out[k.strip()] = load_yaml(v)  # the YAML of config files: 2e-4 is a number here too
     return out
 
 
