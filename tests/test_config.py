@@ -206,3 +206,22 @@ def test_model_args_flag_reads_a_float_written_with_an_exponent(capsys):
     args = yaml.safe_load(capsys.readouterr().out)["model_args"]
     assert (args["init_std_g"], args["size_g"]) == (0.002, 16)
 
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"pt_weight": None}, "pt_weight needs a value"),
+        ({"margin_schedule": None}, "margin_schedule needs a value"),
+        ({"objective": "began", "gamma": None}, "gamma needs a value"),
+        ({"objective": "wgan-gp", "model": "mlp", "gp_weight": None}, "gp_weight needs a value"),
+        ({"model_args": {"embedding_dim": None}}, "embedding_dim needs a value"),
+    ],
+)
+def test_null_is_refused_where_a_value_is_needed(values, message):
+    with pytest.raises(EbganError, match=message):
+        Config(**values).resolve()
+
+
+def test_a_null_margin_still_means_the_computed_default():
+    assert Config(margin=None).resolve().margin == 10.0  # the paper's m = 10 on the L2 norm
+

@@ -85,6 +85,12 @@ def resolve_model_args(model: str, model_args: dict | None) -> dict:
         raise EbganError(f"model {model!r} has no option(s) {sorted(unknown)}; its options are {sorted(defaults)}")
     from ebgan.objectives.base import coerce
 
+    nulls = sorted(k for k, v in (model_args or {}).items() if v is None)
+    if nulls:  # coerce passes None ("not set"), but no family option is optional
+        raise EbganError(
+            f"model_args of {model!r}: {', '.join(nulls)} needs a value; drop it for the default "
+            f"({', '.join(f'{k}={defaults[k]!r}' for k in nulls)})"
+        )
     given = {k: coerce(k, v, type(defaults[k]), f"model_args of {model!r}") for k, v in (model_args or {}).items()}
     return {**defaults, **given}
 
