@@ -225,3 +225,11 @@ def test_null_is_refused_where_a_value_is_needed(values, message):
 def test_a_null_margin_still_means_the_computed_default():
     assert Config(margin=None).resolve().margin == 10.0  # the paper's m = 10 on the L2 norm
 
+
+@pytest.mark.parametrize("model, suggests_gan", [("mlp", True), ("seed32", False), ("began", False)])
+def test_the_dcgan_objective_suggests_gan_only_for_a_family_with_a_critic(model, suggests_gan):
+    with pytest.raises(EbganError, match="use --model dcgan") as e:
+        Config(objective="dcgan", model=model).resolve()
+    assert ("--objective gan" in str(e.value)) == suggests_gan
+    if suggests_gan:  # and the suggestion works
+        Config(objective="gan", model=model).resolve()
