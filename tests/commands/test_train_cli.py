@@ -96,6 +96,16 @@ def test_refuses_a_checkpoint_from_another_model(image_folder, tmp_path, capsys)
         (["--batch-size", "1"], "batch of 1"),
         (["--model", "seed33"], "did you mean 'seed32'"),
         (["--model-args", "n_layer_g=3"], "has no option"),
+        # sizes below 1 and negative init scales: named, not an internal error (exit 1) from torch
+        (["--model", "mlp", "--model-args", "size_g=-5"], "size_g must be at least 1, got -5"),
+        (["--model", "mlp", "--model-args", "size_d=0"], "size_d must be at least 1, got 0"),
+        (["--model", "mlp", "--model-args", "init_std_g=-1"], "init_std_g must be >= 0, got -1.0"),
+        (["--model-args", "embedding_dim=0"], "embedding_dim must be at least 1, got 0"),
+        (["--model-args", "init_std=-0.1"], "init_std must be >= 0, got -0.1"),
+        (["--model", "dcgan", "--model-args", "width_g=0"], "width_g must be at least 1, got 0"),
+        (["--model", "dcgan", "--model-args", "width_d=-2"], "width_d must be at least 1, got -2"),
+        (["--model", "began", "--model-args", "width=-4"], "width must be at least 1, got -4"),
+        (["--model", "began", "--model-args", "embedding_dim=0"], "embedding_dim must be at least 1, got 0"),
     ],
 )
 def test_bad_input_gets_a_one_line_error_and_writes_nothing(image_folder, tmp_path, capsys, args, message):
