@@ -233,3 +233,13 @@ def test_the_dcgan_objective_suggests_gan_only_for_a_family_with_a_critic(model,
     assert ("--objective gan" in str(e.value)) == suggests_gan
     if suggests_gan:  # and the suggestion works
         Config(objective="gan", model=model).resolve()
+
+
+def test_model_args_given_twice_adds_up(capsys):
+    # argparse keeps the last value of a repeated flag; for a mapping that silently dropped size_g
+    from ebgan.cli import main
+
+    argv = ["train", "--model", "mlp", "--model-args", "size_g=16,size_d=4", "--model-args", "size_d=8", "--dry-run"]
+    assert main(argv) == 0
+    args = yaml.safe_load(capsys.readouterr().out)["model_args"]
+    assert (args["size_g"], args["size_d"]) == (16, 8)

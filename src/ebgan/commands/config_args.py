@@ -39,13 +39,30 @@ def _parse_float(text: str) -> float:
 
 PRESET_HELP = "a preset name (ebgan presets lists them, e.g. fmnist-ebgan-pt) or a YAML file; flags override it"
 
-PARSERS = {dict: _parse_mapping, int: _parse_int, float: _parse_float, str: str}
+PARSERS = {int: _parse_int, float: _parse_float, str: str}
+
+
+class _MergeMapping(argparse.Action):
+    """A mapping flag given twice adds up, later keys winning (argparse's store would drop the first's keys)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, {**getattr(namespace, self.dest, {}), **values})
 
 
 def _add(group, key: str, kind: type, help: str) -> None:
     flag = "--" + key.replace("_", "-")
     if kind is bool:  # --amp / --no-amp
         group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help)
+    elif kind is dict:
+        group.add_argument(
+            flag,
+            dest=key,
+            action=_MergeMapping,
+            type=_parse_mapping,
+            default=argparse.SUPPRESS,
+            metavar="V",
+            help=help,
+        )
     else:
         group.add_argument(flag, dest=key, type=PARSERS[kind], default=argparse.SUPPRESS, metavar="V", help=help)
 
