@@ -243,3 +243,20 @@ def test_model_args_given_twice_adds_up(capsys):
     assert main(argv) == 0
     args = yaml.safe_load(capsys.readouterr().out)["model_args"]
     assert (args["size_g"], args["size_d"]) == (16, 8)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1: 2", "p.yaml: config keys are names, got 1"),
+        ("yes: 3", "p.yaml: config keys are names, got True"),
+        ("null: 3", "p.yaml: config keys are names, got None"),
+        ("? [a, b]\n: 3", "p.yaml is not valid YAML: while constructing a mapping"),
+    ],
+)
+def test_a_key_that_is_not_a_name_is_refused_in_one_line(tmp_path, text, message):
+    # YAML makes 1, yes, null and [a, b] a number, a bool, None and a list, not names
+    path = tmp_path / "p.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(EbganError, match=re.escape(message)):
+        load_config_file(path)

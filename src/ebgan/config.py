@@ -119,6 +119,8 @@ class Config:
         from ebgan.objectives import all_options
         from ebgan.objectives.base import coerce
 
+        if not isinstance(key, str):  # YAML reads `1:`, `yes:` and `null:` as a number, a bool and None
+            raise EbganError(f"{where}: config keys are names, got {key!r}; quote it or correct it")
         if key in FIELD_TYPES:
             kind, nullable = FIELD_TYPES[key]
             if value is None and not nullable:
@@ -330,7 +332,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if not isinstance(key, str | int | float | bool | None):
+                continue  # a list as a key: PyYAML's own "unhashable key" error follows
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"found the key {key!r} twice; keep one", key_node.start_mark
                 )
