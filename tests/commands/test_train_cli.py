@@ -129,6 +129,19 @@ def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
     assert cfg["margin"] == 100.0 and cfg["dataset"] == "mnist" and cfg["channels"] == 1
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "dcgan", "--image-size", "28"], "dcgan needs square images with a power-of-two side"),
+        (["--model", "began", "--model-args", "width=0"], "width must be at least 1, got 0"),
+    ],
+)
+def test_dry_run_refuses_networks_that_cannot_be_built(capsys, args, message):
+    # a config --dry-run prints is one that trains: the networks are built (on the meta device) first
+    assert main(["train", *args, "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_model_args_flag_changes_only_the_options_it_names(capsys):
     # fmnist-gan sets n_layer_d 3, size_d 512, dropout_d true, init_std_d 0.02; the mlp family's
     # defaults are 2, 1024, false, 0.002, which a flag that replaced the mapping would bring back.
