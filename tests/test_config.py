@@ -183,3 +183,80 @@ def test_a_key_given_twice_is_refused_not_last_one_wins(tmp_path):
         load_config_file(path)
     path.write_text("steps: 10\nmodel_args:\n  steps: 3\n")  # one key in two mappings is fine
     assert load_config_file(path, check=False)["steps"] == 10
+
+
+def test_yaml_reads_a_float_written_with_an_exponent_and_no_dot(tmp_path):
+    # PyYAML (YAML 1.1) reads 2e-4 as the string '2e-4'; YAML 1.2, Python and users read a number.
+    path = tmp_path / "p.yaml"
+    path.write_text("lr_g: 2e-4\nlr_d: 1E-3\nmargin: +5e1\nmodel_args:\n  init_std: 3e-2\n")
+    values = load_config_file(path)
+    assert (values["lr_g"], values["lr_d"], values["margin"]) == (0.0002, 0.001, 50.0)
+    assert Config.from_dict(values).resolve().model_args["init_std"] == 0.03
+    path.write_text("steps: 1e3\n")  # a float, so still not a whole number
+    with pytest.raises(EbganError, match="steps must be a whole number, got 1000.0"):
+        load_config_file(path)
+    path.write_text("dataset: folder:1e3\n")  # a string that merely contains one stays a string
+    assert load_config_file(path)["dataset"] == "folder:1e3"
+
+
+def test_model_args_flag_reads_a_float_written_with_an_exponent(capsys):
+    from ebgan.cli import main
+
+    assert main(["train", "--model", "mlp", "--model-args", "init_std_g=2e-3,size_g=16", "--dry-run"]) == 0
+    args = yaml.safe_load(capsys.readouterr().out)["model_args"]
+    assert (args["init_std_g"], args["size_g"]) == (0.002, 16)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"pt_weight": None}, "pt_weight needs a value"),
+        ({"margin_schedule": None}, "margin_schedule needs a value"),
+        ({"objective": "began", "gamma": None}, "gamma needs a value"),
+        ({"objective": "wgan-gp", "model": "mlp", "gp_weight": None}, "gp_weight needs a value"),
+        ({"model_args": {"embedding_dim": None}}, "embedding_dim needs a value"),
+    ],
+)
+def test_null_is_refused_where_a_value_is_needed(values, message):
+    with pytest.raises(EbganError, match=message):
+        Config(**values).resolve()
+
+
+def test_a_null_margin_still_means_the_computed_default():
+    assert Config(margin=None).resolve().margin == 10.0  # the paper's m = 10 on the L2 norm
+
+
+@pytest.mark.parametrize("model, suggests_gan", [("mlp", True), ("seed32", False), ("began", False)])
+def test_the_dcgan_objective_suggests_gan_only_for_a_family_with_a_critic(model, suggests_gan):
+    with pytest.raises(EbganError, match="use --model dcgan") as e:
+        Config(objective="dcgan", model=model).resolve()
+    assert ("--objective gan" in str(e.value)) == suggests_gan
+    if suggests_gan:  # and the suggestion works
+        Config(objective="gan", model=model).resolve()
+
+
+def test_model_args_given_twice_adds_up(capsys):
+    # argparse keeps the last value of a repeated flag; for a mapping that silently dropped size_g
+    from ebgan.cli import main
+
+    argv = ["train", "--model", "mlp", "--model-args", "size_g=16,size_d=4", "--model-args", "size_d=8", "--dry-run"]
+    assert main(argv) == 0
+    args = yaml.safe_load(capsys.readouterr().out)["model_args"]
+    assert (args["size_g"], args["size_d"]) == (16, 8)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1: 2", "p.yaml: config keys are names, got 1"),
+        ("yes: 3", "p.yaml: config keys are names, got True"),
+        ("null: 3", "p.yaml: config keys are names, got None"),
+        ("? [a, b]\n: 3", "p.yaml is not valid YAML: while constructing a mapping"),
+    ],
+)
+def test_a_key_that_is_not_a_name_is_refused_in_one_line(tmp_path, text, message):
+    # YAML makes 1, yes, null and [a, b] a number, a bool, None and a list, not names
+    path = tmp_path / "p.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(EbganError, match=re.escape(message)):
+        load_config_file(path)

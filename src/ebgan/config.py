@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,8 @@ class Config:
         from ebgan.objectives import all_options
         from ebgan.objectives.base import coerce
 
+        if not isinstance(key, str):  # YAML reads `1:`, `yes:` and `null:` as a number, a bool and None
+            raise EbganError(f"{where}: config keys are names, got {key!r}; quote it or correct it")
         if key in FIELD_TYPES:
             kind, nullable = FIELD_TYPES[key]
             if value is None and not nullable:
@@ -329,12 +332,23 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if not isinstance(key, str | int | float | bool | None):
+                continue  # a list as a key: PyYAML's own "unhashable key" error follows
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"found the key {key!r} twice; keep one", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# PyYAML follows YAML 1.1, where a float needs a dot: it reads 2e-4 as the string '2e-4' (then refused
+# as "not a number"), where YAML 1.2, Python and the presets' own comments mean a number.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def load_yaml(text: str) -> Any:

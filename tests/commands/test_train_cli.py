@@ -96,6 +96,16 @@ def test_refuses_a_checkpoint_from_another_model(image_folder, tmp_path, capsys)
         (["--batch-size", "1"], "batch of 1"),
         (["--model", "seed33"], "did you mean 'seed32'"),
         (["--model-args", "n_layer_g=3"], "has no option"),
+        # sizes below 1 and negative init scales: named, not an internal error (exit 1) from torch
+        (["--model", "mlp", "--model-args", "size_g=-5"], "size_g must be at least 1, got -5"),
+        (["--model", "mlp", "--model-args", "size_d=0"], "size_d must be at least 1, got 0"),
+        (["--model", "mlp", "--model-args", "init_std_g=-1"], "init_std_g must be >= 0, got -1.0"),
+        (["--model-args", "embedding_dim=0"], "embedding_dim must be at least 1, got 0"),
+        (["--model-args", "init_std=-0.1"], "init_std must be >= 0, got -0.1"),
+        (["--model", "dcgan", "--model-args", "width_g=0"], "width_g must be at least 1, got 0"),
+        (["--model", "dcgan", "--model-args", "width_d=-2"], "width_d must be at least 1, got -2"),
+        (["--model", "began", "--model-args", "width=-4"], "width must be at least 1, got -4"),
+        (["--model", "began", "--model-args", "embedding_dim=0"], "embedding_dim must be at least 1, got 0"),
     ],
 )
 def test_bad_input_gets_a_one_line_error_and_writes_nothing(image_folder, tmp_path, capsys, args, message):
@@ -117,6 +127,19 @@ def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
     assert main(["train", "--dataset", "mnist", "--energy", "l2sq", "--dry-run"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["margin"] == 100.0 and cfg["dataset"] == "mnist" and cfg["channels"] == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "dcgan", "--image-size", "28"], "dcgan needs square images with a power-of-two side"),
+        (["--model", "began", "--model-args", "width=0"], "width must be at least 1, got 0"),
+    ],
+)
+def test_dry_run_refuses_networks_that_cannot_be_built(capsys, args, message):
+    # a config --dry-run prints is one that trains: the networks are built (on the meta device) first
+    assert main(["train", *args, "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_model_args_flag_changes_only_the_options_it_names(capsys):

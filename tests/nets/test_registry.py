@@ -69,3 +69,11 @@ def test_a_module_without_the_parts_is_refused():
     with pytest.raises(EbganError, match="must define ARGS, Generator"):
         register_family("broken", types.ModuleType("broken"))
     assert "broken" not in FAMILIES
+
+
+def test_an_option_of_another_family_names_that_family():
+    # model_args written for mlp in a config that forgot `model: mlp` (the default family is seed32)
+    with pytest.raises(EbganError, match=r"has no option\(s\) \['size_g'\].*size_g is an option of mlp"):
+        Config(model_args={"size_g": 16}).resolve()
+    with pytest.raises(EbganError, match=r"embedding_dim is an option of .*; width is an option of began"):
+        Config(model="mlp", model_args={"width": 4, "embedding_dim": 8}).resolve()

@@ -55,8 +55,9 @@ def test_epoch_end_uses_the_epoch_means_and_the_hinge_is_per_sample():
 def test_needs_pretraining():
     with pytest.raises(EbganError, match="pretrain_steps"):
         MAGAN(pretrain_steps=0)
-    with pytest.raises(EbganError, match="pretrain_steps"):
+    with pytest.raises(EbganError, match="pretrain_steps") as e:
         Config(objective="magan").resolve()
+    assert "--pretrain-steps" in str(e.value)  # its default, 0, is not a value: the error names the flag to set
 
 
 def _cfg(**kw):

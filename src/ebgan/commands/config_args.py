@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-import yaml
-
-from ebgan.config import FIELD_TYPES, Config
+from ebgan.config import FIELD_TYPES, Config, load_yaml
 
 
 def _parse_mapping(text: str) -> dict:
@@ -21,7 +19,7 @@ def _parse_mapping(text: str) -> dict:
         if "=" not in item:
             raise argparse.ArgumentTypeError(f"expected key=value pairs, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        out[k.strip()] = load_yaml(v)  # the YAML of config files: 2e-4 is a number here too
     return out
 
 
@@ -41,13 +39,30 @@ def _parse_float(text: str) -> float:
 
 PRESET_HELP = "a preset name (ebgan presets lists them, e.g. fmnist-ebgan-pt) or a YAML file; flags override it"
 
-PARSERS = {dict: _parse_mapping, int: _parse_int, float: _parse_float, str: str}
+PARSERS = {int: _parse_int, float: _parse_float, str: str}
+
+
+class _MergeMapping(argparse.Action):
+    """A mapping flag given twice adds up, later keys winning (argparse's store would drop the first's keys)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, {**getattr(namespace, self.dest, {}), **values})
 
 
 def _add(group, key: str, kind: type, help: str) -> None:
     flag = "--" + key.replace("_", "-")
     if kind is bool:  # --amp / --no-amp
         group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help)
+    elif kind is dict:
+        group.add_argument(
+            flag,
+            dest=key,
+            action=_MergeMapping,
+            type=_parse_mapping,
+            default=argparse.SUPPRESS,
+            metavar="V",
+            help=help,
+        )
     else:
         group.add_argument(flag, dest=key, type=PARSERS[kind], default=argparse.SUPPRESS, metavar="V", help=help)
 

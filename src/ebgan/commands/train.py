@@ -91,6 +91,8 @@ def run(args) -> int:
     from ebgan.train import Trainer
 
     cfg = resolve_config(args)
+    # before decoding a dataset, which can take hours at scale; and what --dry-run prints can be built
+    _check_networks_take_the_images(cfg)
     if args.dry_run:
         sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         return 0
@@ -106,7 +108,6 @@ def run(args) -> int:
         from ebgan.metrics.hook import EvalHook
 
         hooks.append(EvalHook(cfg, folder))
-    _check_networks_take_the_images(cfg)  # before decoding a dataset, which can take hours at scale
     data = load_training_data(cfg)  # before creating the folder: a missing dataset writes nothing
     trainer = Trainer(cfg, data, run_dir=folder, resume=bool(args.resume))
     for hook in hooks:

@@ -81,10 +81,21 @@ def resolve_model_args(model: str, model_args: dict | None) -> dict:
     """The family's defaults updated by ``model_args``; unknown names are an error."""
     defaults = family(model).ARGS
     unknown = set(model_args or {}) - set(defaults)
-    if unknown:
-        raise EbganError(f"model {model!r} has no option(s) {sorted(unknown)}; its options are {sorted(defaults)}")
+    if unknown:  # often a config written for another family that does not name it (`model: mlp`)
+        owners = {k: [name for name in FAMILIES if k in family(name).ARGS] for k in sorted(unknown)}
+        elsewhere = "; ".join(f"{k} is an option of {', '.join(o)}" for k, o in owners.items() if o)
+        raise EbganError(
+            f"model {model!r} has no option(s) {sorted(unknown)}; its options are {sorted(defaults)}"
+            + (f" ({elsewhere}: set --model)" if elsewhere else "")
+        )
     from ebgan.objectives.base import coerce
 
+    nulls = sorted(k for k, v in (model_args or {}).items() if v is None)
+    if nulls:  # coerce passes None ("not set"), but no family option is optional
+        raise EbganError(
+            f"model_args of {model!r}: {', '.join(nulls)} needs a value; drop it for the default "
+            f"({', '.join(f'{k}={defaults[k]!r}' for k in nulls)})"
+        )
     given = {k: coerce(k, v, type(defaults[k]), f"model_args of {model!r}") for k, v in (model_args or {}).items()}
     return {**defaults, **given}
 

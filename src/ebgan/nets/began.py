@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from ebgan.errors import EbganError
+from ebgan.nets.layers import check_sizes
 
 ARGS = {
     "width": 32,  # n: channels of the first scale; the encoder adds n per down-sampling
@@ -107,6 +108,7 @@ class Encoder(nn.Module):
 class Generator(nn.Module):
     def __init__(self, latent_dim: int, image_shape, width: int = 32, skip: bool = False, tanh: bool = True, **_):
         super().__init__()
+        check_sizes(width=width)
         self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
         self.decoder = Decoder(latent_dim, image_shape, width, out=nn.Tanh() if tanh else None, skip=skip)
 
@@ -119,6 +121,7 @@ class AutoencoderDiscriminator(nn.Module):
 
     def __init__(self, image_shape, width: int = 32, embedding_dim: int = 64, skip: bool = False, **_):
         super().__init__()
+        check_sizes(width=width, embedding_dim=embedding_dim)
         self.encoder = Encoder(image_shape, width, embedding_dim)
         self.decoder = Decoder(embedding_dim, image_shape, width, skip=skip)
 

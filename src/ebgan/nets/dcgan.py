@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from ebgan.errors import EbganError
-from ebgan.nets.layers import init_normal_
+from ebgan.nets.layers import check_sizes, init_normal_
 
 ARGS = {
     "width_g": 64,  # channels of G's last hidden stage (doubling towards 4x4)
@@ -56,6 +56,7 @@ class Generator(nn.Module):
     def __init__(self, latent_dim, image_shape, width_g=64, init_std=0.02, **_):
         super().__init__()
         n = stages(image_shape)
+        check_sizes(width_g=width_g)
         self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
         ch = [width_g * 2**i for i in reversed(range(n))]  # 4x4 stage first
         layers = [nn.ConvTranspose2d(latent_dim, ch[0], 4, 1, 0, bias=False), nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
@@ -71,6 +72,7 @@ class Generator(nn.Module):
 
 def _encoder(image_shape, width_d: int, batchnorm_d: bool, bottom: int = 4) -> tuple[nn.Sequential, int]:
     """Image -> (width_d * 2**(n-1), bottom, bottom); no BatchNorm on the input layer (DCGAN)."""
+    check_sizes(width_d=width_d)
     n = stages(image_shape) - (bottom // 4 - 1)
     ch = [image_shape[0]] + [width_d * 2**i for i in range(n)]
     layers: list[nn.Module] = []

@@ -110,8 +110,19 @@ class UpsampleConv2d(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, upsample=2, kernel_size=3, impl={self.impl}"
 
 
-def init_normal_(module: nn.Module, std: float) -> None:
-    """DCGAN-style init: conv/linear weights N(0, std), biases 0; norm scales N(1, std)."""
+def check_sizes(**sizes: int) -> None:
+    """Widths, layer counts and code sizes are at least 1; the ValueError becomes a one-line user
+    error naming the family (``ebgan.nets``), where torch would fail later, or build empty layers."""
+    for name, value in sizes.items():
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def init_normal_(module: nn.Module, std: float, name: str = "init_std") -> None:
+    """DCGAN-style init: conv/linear weights N(0, std), biases 0; norm scales N(1, std).
+    ``name`` is the option that set ``std``, for the error when it is negative."""
+    if std < 0:
+        raise ValueError(f"{name} must be >= 0, got {std}")
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, UpsampleConv2d)):
             nn.init.normal_(m.weight, 0.0, std)

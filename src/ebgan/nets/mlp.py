@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ebgan.nets.layers import init_normal_
+from ebgan.nets.layers import check_sizes, init_normal_
 
 ARGS = {
     "n_layer_g": 5,
@@ -33,8 +33,7 @@ ARGS = {
 class Generator(nn.Module):
     def __init__(self, latent_dim, image_shape, n_layer_g=5, size_g=800, init_std_g=0.02, **_):
         super().__init__()
-        if n_layer_g < 1:
-            raise ValueError(f"n_layer_g must be at least 1, got {n_layer_g}")
+        check_sizes(n_layer_g=n_layer_g, size_g=size_g)
         self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
         out_dim = math.prod(image_shape)
         layers: list[nn.Module] = []
@@ -44,7 +43,7 @@ class Generator(nn.Module):
             width = size_g
         layers += [nn.Linear(width, out_dim), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        init_normal_(self, init_std_g)
+        init_normal_(self, init_std_g, "init_std_g")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(z.shape[0], *self.image_shape)
@@ -55,6 +54,7 @@ class AutoencoderDiscriminator(nn.Module):
         super().__init__()
         if n_layer_d < 2:
             raise ValueError(f"n_layer_d counts encoder and decoder layers and must be at least 2, got {n_layer_d}")
+        check_sizes(size_d=size_d)
         self.image_shape = tuple(image_shape)
         in_dim = math.prod(image_shape)
         layers: list[nn.Module] = []
@@ -68,7 +68,7 @@ class AutoencoderDiscriminator(nn.Module):
             width = size_d
         self.encoder = nn.Sequential(*layers)
         self.decoder = nn.Sequential(*([nn.Dropout(0.5)] if dropout_d else []), nn.Linear(size_d, in_dim))
-        init_normal_(self, init_std_d)
+        init_normal_(self, init_std_d, "init_std_d")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = self.encoder(x.flatten(1))
@@ -90,6 +90,7 @@ class Critic(nn.Module):
         super().__init__()
         if n_layer_d < 2:
             raise ValueError(f"n_layer_d counts hidden and output layers and must be at least 2, got {n_layer_d}")
+        check_sizes(size_d=size_d)
         self.image_shape = tuple(image_shape)
         layers: list[nn.Module] = []
         width = math.prod(image_shape)
@@ -100,7 +101,7 @@ class Critic(nn.Module):
             width = size_d
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
-        init_normal_(self, init_std_d)
+        init_normal_(self, init_std_d, "init_std_d")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(1)).squeeze(1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ebgan.nets.layers import UpsampleConv2d, init_normal_
+from ebgan.nets.layers import UpsampleConv2d, check_sizes, init_normal_
 
 ARGS = {"init_std": 0.02, "embedding_dim": 32}
 
@@ -63,6 +63,7 @@ class AutoencoderDiscriminator(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], init_std: float = 0.02, embedding_dim: int = 32, **_):
         super().__init__()
         _check_size(image_shape)
+        check_sizes(embedding_dim=embedding_dim)
         self.image_shape = tuple(image_shape)
         channels, side = image_shape[0], image_shape[1]
         self.down_size = side // 2

@@ -55,6 +55,11 @@ class Option:
         """The value converted to the option's type, or a one-line EbganError naming ``owner``."""
         value = coerce(self.name, value, self.type, f"objective {owner!r}")
         if value is None:
+            if self.default is not None:  # null means "computed" only where resolve computes it (the margin)
+                raise EbganError(
+                    f"{self.name} needs a value (objective {owner!r}: {self.help}); drop it for the default "
+                    f"{self.default!r}"
+                )
             return None
         if self.choices and value not in self.choices:
             raise EbganError(

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ebgan.errors import EbganError
+from ebgan.nets import DISCRIMINATOR_CLASSES, family
 from ebgan.objectives.base import Metrics, Objective, Option
 
 GAN_LOSSES = ("non-saturating", "minimax")
@@ -76,7 +77,9 @@ class DCGAN(GAN):
     @classmethod
     def resolve(cls, cfg) -> None:
         if cfg.model != "dcgan":
+            # --objective gan needs a critic, which seed32 and began do not have
+            gan_too = hasattr(family(cfg.model), DISCRIMINATOR_CLASSES["critic"])
             raise EbganError(
-                f"objective 'dcgan' is the GAN loss on the dcgan networks; use --model dcgan "
-                f"(or --objective gan with {cfg.model!r})"
+                "objective 'dcgan' is the GAN loss on the dcgan networks; use --model dcgan"
+                + (f" (or --objective gan with {cfg.model!r})" if gan_too else "")
             )

@@ -47,7 +47,11 @@ class MAGAN(EBGAN):
             int,
             0,
             "autoencoder steps on real data that set m_0 (e.g. 500)",
-            check=lambda v: None if v > 0 else "must be > 0: MAGAN's first margin comes from pretraining",
+            check=lambda v: (
+                None
+                if v > 0
+                else "must be > 0 (set --pretrain-steps, e.g. 500): MAGAN's first margin comes from pretraining"
+            ),
         ),
     )
 
