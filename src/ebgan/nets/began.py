@@ -49,7 +49,7 @@ def scales(image_shape) -> int:
     if h != w or k < 1 or BASE * 2**k != h:
         raise EbganError(
             f"the began networks need square images with a power-of-two side >= 16, got {h}x{w}; "
-            "set --image-size 32 or 64"
+            "set --image-size to one, e.g. 32, 64 or 128"
         )
     return k + 1
 
