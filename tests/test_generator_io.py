@@ -71,7 +71,7 @@ def test_a_damaged_spec_is_named_not_an_internal_error(exported, spec, why):
 def test_an_export_cut_between_its_two_files_is_refused_not_mislabelled(exported, monkeypatch):
     """A kill after the weights and before the JSON left the next export's weights described by the
     previous one's JSON (its step, raw or EMA)."""
-    import ebgan.generator_io as gio
+    import ebgan.files
 
     G, folder = exported
     newer = build_generator("mlp", 4, (1, 8, 8), ARGS)
@@ -79,7 +79,7 @@ def test_an_export_cut_between_its_two_files_is_refused_not_mislabelled(exported
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gio, "write_json", killed)
+    monkeypatch.setattr(ebgan.files, "write_json", killed)
     with pytest.raises(KeyboardInterrupt):
         export_generator(newer, folder, "mlp", ARGS, extra={"dataset": "mnist", "step": 9})
     with pytest.raises(EbganError, match="generator.json does not describe .*generator.safetensors"):

@@ -109,6 +109,24 @@ def save_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str] |
     return write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata))
 
 
+def save_weights_and_spec(weights: Path, tensors: dict, spec_path: Path, spec: dict) -> None:
+    """Weights (safetensors) and the JSON that describes them, e.g. ``generator.json``. They are written
+    one after the other, so the weights carry the JSON in their metadata too: ``spec_disagrees`` then
+    tells when a kill between the two left one export's weights beside another's JSON."""
+    save_safetensors(weights, tensors, metadata={spec_path.name: json.dumps(spec, sort_keys=True)})
+    write_json(spec_path, spec, indent=2)
+
+
+def spec_disagrees(weights: Path, spec_path: Path, spec: dict) -> bool:
+    """True when ``weights`` were written with another JSON than ``spec`` (read from ``spec_path``);
+    False for weights written before they carried it."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        written_with = (f.metadata() or {}).get(spec_path.name)
+    return written_with is not None and json.loads(written_with) != spec
+
+
 def save_npz(path: str | Path, **arrays) -> Path:
     import numpy as np
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ebgan.errors import EbganError, one_line
-from ebgan.files import save_safetensors, write_json
+from ebgan.files import save_weights_and_spec, spec_disagrees
 from ebgan.nets import build_generator, latent_of, sample_latent
 
 WEIGHTS, SPEC = "generator.safetensors", "generator.json"
@@ -30,10 +29,7 @@ def export_generator(G: nn.Module, folder: Path, model: str, model_args: dict, e
         "image_shape": list(G.image_shape),  # type: ignore[arg-type]  # every family sets it
         **(extra or {}),
     }
-    # The weights carry their spec too: the two files are written one after the other, and a kill
-    # between them must not leave one generator's weights described by another's JSON (load checks).
-    save_safetensors(folder / WEIGHTS, G.state_dict(), metadata={SPEC: json.dumps(spec, sort_keys=True)})
-    write_json(folder / SPEC, spec, indent=2)
+    save_weights_and_spec(folder / WEIGHTS, G.state_dict(), folder / SPEC, spec)
 
 
 def _damaged(spec_path: Path, e: Exception) -> EbganError:
@@ -88,14 +84,13 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     except (ValueError, KeyError, TypeError, RuntimeError) as e:  # RuntimeError: torch's, e.g. a negative size
         raise _damaged(spec_path, e) from e
     try:
-        with safe_open(str(weights), "pt") as f:
-            written_with = (f.metadata() or {}).get(SPEC)
+        disagrees = spec_disagrees(weights, spec_path, spec)
         G.load_state_dict(load_file(str(weights)))
     except Exception as e:  # safetensors raises its own error types for a damaged file
         raise EbganError(
             f"cannot load {weights} ({one_line(e)}); the file is damaged or does not match {spec_path.name}"
         ) from e
-    if written_with is not None and json.loads(written_with) != spec:  # exports before 2026-11-24 have none
+    if disagrees:
         raise EbganError(
             f"{spec_path} does not describe {weights} (an export was interrupted between the two files); "
             "export the generator again (ebgan train --resume RUN)"

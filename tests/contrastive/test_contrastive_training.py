@@ -12,6 +12,7 @@ from tests.conftest import class_images
 from ebgan.contrastive.config import ContrastiveConfig
 from ebgan.contrastive.trainer import ContrastiveTrainer, load_encoder
 from ebgan.data.sources import ImageData
+from ebgan.errors import EbganError
 from ebgan.train.loop import Diverged
 
 
@@ -108,6 +109,23 @@ def test_the_exported_encoder_is_the_trained_one(tmp_path):
     assert cfg.loss == "cosine-bce" and info["step"] == 6
     assert info["loss"]["log_scale"] == pytest.approx(float(trainer.loss_fn.log_scale.detach()))
     assert not (tmp_path / "run" / "samples").exists()  # a contrastive run has no sample grids
+
+
+def test_an_encoder_export_cut_between_its_two_files_is_refused_not_mislabelled(tmp_path, monkeypatch):
+    """A kill after the weights and before encoder.json left step 6's encoder described as step 3's."""
+    import ebgan.files
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    trainer = ContrastiveTrainer(tiny_cfg(steps=3), tiny_data(), run_dir=tmp_path / "run")
+    trainer.train(progress=False)
+    assert load_encoder(tmp_path / "run")[2]["step"] == 3
+    monkeypatch.setattr(ebgan.files, "write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(steps=6, progress=False)
+    with pytest.raises(EbganError, match="encoder.json does not describe .*encoder.safetensors"):
+        load_encoder(tmp_path / "run")
 
 
 def test_the_learnt_temperature_and_bias_train_and_the_fixed_ones_do_not():

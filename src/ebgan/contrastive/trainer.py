@@ -20,7 +20,7 @@ from ebgan.contrastive.losses import build_loss
 from ebgan.contrastive.pairs import AugmentedViews, LabelledPairs
 from ebgan.data.sources import ImageData
 from ebgan.errors import EbganError
-from ebgan.files import save_safetensors, write_json
+from ebgan.files import save_weights_and_spec, spec_disagrees
 from ebgan.train.checkpoint import load_module_state
 from ebgan.train.loop import TrainingLoop
 
@@ -134,18 +134,15 @@ class ContrastiveTrainer(TrainingLoop):
 
     def export(self) -> None:
         folder = self.writer.folder
-        save_safetensors(folder / ENCODER, self.encoder.state_dict())
         learnt = {k: float(v) for k, v in self.loss_fn.state_dict().items()}
-        write_json(
-            folder / ENCODER_JSON,
-            {
-                "config": self.cfg.to_dict(),
-                "image_shape": list(self.image_shape),
-                "step": self.step,
-                "loss": learnt,
-                "train_images": self.train_images,
-            },
-        )
+        info = {
+            "config": self.cfg.to_dict(),
+            "image_shape": list(self.image_shape),
+            "step": self.step,
+            "loss": learnt,
+            "train_images": self.train_images,
+        }
+        save_weights_and_spec(folder / ENCODER, self.encoder.state_dict(), folder / ENCODER_JSON, info)
 
 
 def load_encoder(run: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, ContrastiveConfig, dict]:
@@ -166,8 +163,14 @@ def load_encoder(run: str | Path, device: str | torch.device = "cpu") -> tuple[n
         cfg = ContrastiveConfig.from_dict(info["config"], str(folder / ENCODER_JSON)).resolve()
         shape = tuple(int(s) for s in info["image_shape"])
         weights = load_file(folder / ENCODER)
+        disagrees = spec_disagrees(folder / ENCODER, folder / ENCODER_JSON, info)
     except (ValueError, KeyError, TypeError, SafetensorError, OSError) as e:
         raise EbganError(f"{folder}'s encoder files are damaged ({e.__class__.__name__}: {str(e)[:120]})") from e
+    if disagrees:  # encoders exported before 2026-11-24 carry no copy
+        raise EbganError(
+            f"{folder / ENCODER_JSON} does not describe {folder / ENCODER} (an export was interrupted between the "
+            f"two files); export the encoder again: ebgan contrastive train --resume {folder}"
+        )
     encoder = build_encoder(cfg, shape)
     load_module_state(encoder, weights, "encoder", folder / ENCODER)
     return encoder.to(device).eval(), cfg, info
