@@ -35,7 +35,9 @@ def test_partners_are_of_the_same_class_but_not_the_anchor_or_of_another_class()
 @pytest.mark.parametrize(
     "labels, message",
     [
-        (torch.tensor([-1, -1, -1]), "unlabelled"),
+        (torch.tensor([-1, -1, -1]), "^the training images are unlabelled"),
+        # a folder with images beside its class sub-folders: how many, and where they are
+        (torch.tensor([0, 0, -1, 1, 1]), "^1 of the 5 images, those outside the class sub-folders, of the training"),
         (torch.tensor([0, 0, 1]), "2 images or more each"),
         (torch.tensor([0, 0, 0]), "2 classes or more"),
     ],

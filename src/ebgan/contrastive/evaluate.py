@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ebgan.contrastive.data import TEST_FIX, VAL_FIX, EvalData, evaluation_data
 from ebgan.contrastive.losses import MarginLoss, pair_energy
-from ebgan.contrastive.pairs import eval_pairs
+from ebgan.contrastive.pairs import eval_pairs, unlabelled_share
 from ebgan.data.registry import dataset_spec
 from ebgan.data.sources import to_unit_range
 from ebgan.errors import EbganError
@@ -172,10 +172,12 @@ def evaluate(
         raise EbganError(f"--pairs-count must be at least 2 (a positive and a negative), got {n_pairs}")
     dataset = source.cfg.dataset  # type: ignore[attr-defined]
     parts = {"train": data.train, "val": data.val, "test": data.test}
-    if any(bool((part.labels < 0).any()) for part in parts.values()):
+    unlabelled = sum(int((part.labels < 0).sum()) for part in parts.values())
+    if unlabelled:
+        n = sum(len(part.labels) for part in parts.values())
         raise EbganError(
-            f"{dataset}'s images are unlabelled, and every measure here compares an embedding with class "
-            "labels; evaluate on labelled images (a folder with one sub-folder per class)"
+            f"{unlabelled_share(unlabelled, n)}{dataset}'s images are unlabelled, and every measure here compares "
+            "an embedding with class labels; evaluate on labelled images (a folder with one sub-folder per class)"
         )
     # the pairs before the embeddings: a part too small for them is refused before the long part
     pairs = {

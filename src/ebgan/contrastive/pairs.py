@@ -44,16 +44,23 @@ def holdout(n: int, fraction: float, salt: str = HOLDOUT) -> tuple[torch.Tensor,
     return ranked[k:].sort().values, ranked[:k].sort().values
 
 
+def unlabelled_share(unlabelled: int, n: int) -> str:
+    """ "k of the n " when only some images lack a class: those that lie in the folder itself, outside
+    the class sub-folders (a mixed folder reads as unlabelled, which surprises)."""
+    return f"{unlabelled} of the {n} images, those outside the class sub-folders, of " if 0 < unlabelled < n else ""
+
+
 class ClassIndex:
     """Images grouped by class: ``labels`` (N,) int64 in [0, K); every class needs 2 images or more.
     ``what`` names the images and ``fix`` says how to get more of each class, in the error."""
 
     def __init__(self, labels: torch.Tensor, what: str = "the training images", fix: str = TRAINING_FIX):
         labels = labels.long()
-        if labels.numel() == 0 or int(labels.min()) < 0:
+        unlabelled = int((labels < 0).sum())
+        if labels.numel() == 0 or unlabelled:
             raise EbganError(
-                f"{what} are unlabelled; pairs of same and different classes need labels "
-                "(a folder with one sub-folder per class), or train on --pairs views --loss ntxent"
+                f"{unlabelled_share(unlabelled, labels.numel())}{what} are unlabelled; pairs of same and different "
+                "classes need labels (a folder with one sub-folder per class), or train on --pairs views --loss ntxent"
             )
         self.num_classes = int(labels.max()) + 1
         counts = torch.bincount(labels, minlength=self.num_classes)
