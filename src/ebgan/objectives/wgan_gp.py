@@ -40,7 +40,14 @@ class WGANGP(Objective):
     discriminator_kind = "critic"
     input_gradients = True  # the penalty's gradient with respect to the interpolates
     options = (
-        Option("gp_weight", float, 10.0, "gradient penalty weight lambda", check=at_least(0)),
+        Option(
+            "gp_weight",
+            float,
+            10.0,
+            "gradient penalty weight lambda",
+            # lambda = 0 leaves the critic unconstrained: its loss E C(G(z)) - E C(x) has no minimum
+            check=lambda v: None if v > 0 else "must be > 0 (0 leaves the critic unbounded; the paper uses 10)",
+        ),
         Option("n_critic", int, 5, "critic steps per generator step", check=at_least(1)),
     )
 
