@@ -132,6 +132,19 @@ def test_contractive_penalty_is_the_jacobians_frobenius_norm():
     assert float(draws.detach().mean()) == pytest.approx(float(exact), rel=0.06)
 
 
+def test_contractive_penalty_survives_batchnorm_in_train_mode():
+    # Train mode, as in training: BatchNorm subtracts the batch mean, so a direction shared by every
+    # sample is invisible to it and the penalty was 0. The intended quantity is each sample's row of
+    # the whole batch's Jacobian, sum_j ||d Enc(x_i) / d x_j||_F^2, here from autograd on the batch.
+    torch.manual_seed(0)
+    D = AutoencoderDiscriminator((2,), n_layer_d=3, size_d=16, init_std_d=0.3).train()
+    x = torch.randn(16, 2)
+    full = torch.autograd.functional.jacobian(lambda v: D(v)[1], x)  # (16, 16, 16, 2): code_i by x_j
+    rows = full.pow(2).sum((1, 2, 3))
+    draws = torch.stack([reconstruction_and_jacobian_sq(D, x)[1].detach() for _ in range(300)])
+    assert torch.allclose(draws.mean(0), rows, rtol=0.1)
+
+
 def test_sparse_and_contractive_losses_add_their_penalty_to_the_energy():
     torch.manual_seed(0)
     D = AutoencoderDiscriminator((2,), n_layer_d=3, size_d=8, init_std_d=0.3)
@@ -205,3 +218,18 @@ def test_energies_without_a_generator_never_run_or_change_G(objective):
     with torch.no_grad():
         energy = trainer.objective.energy(trainer.D.eval(), images[:4].float() / 127.5 - 1)
     assert math.isfinite(float(energy.sum()))
+
+
+@pytest.mark.parametrize("objective", ["dsm", "cd"])
+def test_scalar_energies_refuse_a_batchnorm_critic(objective):
+    # With BatchNorm in train mode, d(sum_i E(x_i))/dx_j is not dE(x_j)/dx_j (measured: 27% off for a
+    # dcgan critic at batch 64), so the score DSM regresses and the Langevin drift would be wrong.
+    from ebgan.nets import build_discriminator
+
+    C = build_discriminator("dcgan", "critic", (1, 16, 16), {"width_d": 4, "batchnorm_d": True})
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    with pytest.raises(EbganError, match="BatchNorm"):
+        build_objective(Config(objective=objective, model="dcgan").resolve()).discriminator_loss(C, x, None)
+    with pytest.raises(EbganError, match="batchnorm_d=false"):
+        Config(objective=objective, model="dcgan", model_args={"batchnorm_d": True}).resolve()
+    assert Config(objective=objective, model="dcgan").resolve().model_args["batchnorm_d"] is False

@@ -68,6 +68,14 @@ def test_losses_by_hand():
     assert obj.d_steps == 5
 
 
+def test_zero_penalty_weight_is_refused():
+    # Without the penalty nothing bounds the critic: L_D = E C(G(z)) - E C(x) -> -inf by scaling C.
+    with pytest.raises(EbganError, match="gp_weight must be > 0"):
+        Config(objective="wgan-gp", model="mlp", gp_weight=0.0).resolve()
+    with pytest.raises(EbganError, match="gp_weight must be > 0"):
+        WGANGP(gp_weight=0.0)
+
+
 def test_batchnorm_critic_is_refused():
     C = build_discriminator("dcgan", "critic", (1, 16, 16), {"width_d": 4, "batchnorm_d": True})
     x = torch.randn(4, 1, 16, 16)

@@ -112,6 +112,30 @@ def positive(v) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
+def critic_without_batchnorm(cfg: Config, why: str) -> None:
+    """For objectives whose loss needs one sample's gradient (or energy) on its own: switch off
+    BatchNorm in D where the model family has it (``batchnorm_d``) and refuse an explicit true.
+    BatchNorm in train mode makes each sample's output depend on the whole batch, so
+    d(sum_i D(x_i))/dx_j is no longer dD(x_j)/dx_j."""
+    from ebgan.nets import family
+
+    if "batchnorm_d" in family(cfg.model).ARGS:
+        if cfg.model_args.get("batchnorm_d", False) is not False:
+            raise EbganError(
+                f"{cfg.objective} needs a critic without BatchNorm ({why}); set model_args batchnorm_d=false"
+            )
+        cfg.model_args["batchnorm_d"] = False
+
+
+def check_no_batchnorm(D: nn.Module, why: str) -> None:
+    """The same refusal for a network built outside a Config."""
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        raise EbganError(
+            f"{why}, and BatchNorm in the critic mixes samples; "
+            "use a critic without BatchNorm (e.g. --model-args batchnorm_d=false for the dcgan family)"
+        )
+
+
 class Objective:
     """Base class. A subclass sets ``name``, ``options`` (what it reads from the config) and
     implements the two losses; ``from_config`` builds it from a resolved Config."""

@@ -1,4 +1,4 @@
-"""MAGAN: margin adaptation for GANs (Wang, Gould & Yan 2017, arXiv:1704.03817).
+"""MAGAN: margin adaptation for GANs (Wang, Cully, Chang & Demiris 2017, arXiv:1704.03817).
 
 EBGAN's per-sample energy and hinge (EBGAN eqs. 1, 2, 13), with a margin that is set
 from the data instead of tuned:

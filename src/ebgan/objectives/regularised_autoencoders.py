@@ -19,6 +19,8 @@ that learns the identity reconstructs everything: zero energy everywhere):
   The squared Frobenius norm is exact for inputs of up to ``EXACT_JACOBIAN_DIMS``
   dimensions (one forward-mode Jacobian-vector product per input axis) and otherwise
   Hutchinson's unbiased estimate E_v ||J v||^2 with one v ~ N(0, I) per sample and step.
+  With BatchNorm in train mode (a sample's code depends on its batch) it is an unbiased
+  estimate of sum_j ||d Enc(x_i) / d x_j||_F^2 (see ``reconstruction_and_jacobian_sq``).
 
 The random draws (noise, projections) use torch's global generator, whose state the
 checkpoint keeps: exact resume holds. Energies at evaluation time are the plain E(x):
@@ -116,13 +118,17 @@ def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch
     gradient is a second derivative, which BatchNorm supports (the double-backward trick
     would need a third). Exact for inputs of up to EXACT_JACOBIAN_DIMS dimensions (one
     product per axis), else one Hutchinson sample v ~ N(0, I): E_v ||J v||^2 = ||J||_F^2.
-    Each product is one forward pass; in train mode BatchNorm couples a batch, and the
-    cross-sample terms it adds are included, as in the loss being differentiated.
+    Each product is one forward pass. In train mode BatchNorm couples a batch: a direction
+    shared by every sample is a shift of the batch mean, which BatchNorm subtracts, so
+    J v would be 0. Each sample's axis direction therefore gets its own random sign; then
+    E ||(J v)_i||^2 = sum_j ||d Enc(x_i) / d x_j||_F^2, the per-sample norm plus O(1/N)
+    cross-sample terms (and exactly the per-sample norm when samples are not coupled).
     """
     flat = x.detach().flatten(1)
     if flat.shape[1] <= EXACT_JACOBIAN_DIMS:
         eye = torch.eye(flat.shape[1], device=x.device, dtype=x.dtype)
-        directions = [eye[k].expand_as(flat) for k in range(flat.shape[1])]
+        signs = torch.randint(0, 2, (flat.shape[0], 1), device=x.device).to(x.dtype) * 2 - 1
+        directions = [signs * eye[k] for k in range(flat.shape[1])]
     else:
         directions = [torch.randn_like(flat)]
     total = torch.zeros(x.shape[0], device=x.device)

@@ -34,7 +34,15 @@ import torch.nn as nn
 
 from ebgan.data.toy import PLANE_EXTENT, is_toy
 from ebgan.errors import EbganError
-from ebgan.objectives.base import Metrics, Objective, Option, at_least, positive
+from ebgan.objectives.base import (
+    Metrics,
+    Objective,
+    Option,
+    at_least,
+    check_no_batchnorm,
+    critic_without_batchnorm,
+    positive,
+)
 from ebgan.objectives.regularised_autoencoders import NOISE_OPTION
 
 
@@ -44,9 +52,22 @@ class ScalarEnergy(Objective):
     discriminator_kind = "critic"
     trains_generator = False
     input_gradients = True  # scores and Langevin steps are gradients with respect to x
+    _checked = False
+
+    @classmethod
+    def resolve(cls, cfg) -> None:
+        # Scores, Langevin steps and log Z need E(x_i) of x_i alone: BatchNorm would couple the batch.
+        critic_without_batchnorm(cfg, "its energy's gradient is per sample")
+
+    def per_sample(self, D: nn.Module) -> nn.Module:
+        """``D``, once checked to have no BatchNorm (for networks built outside a Config)."""
+        if not self._checked:
+            check_no_batchnorm(D, f"{self.name}'s energy gradient is per sample")
+            self._checked = True
+        return D
 
     def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return D(x).float()
+        return self.per_sample(D)(x).float()
 
 
 def energy_gradient(D: nn.Module, x: torch.Tensor, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,6 +96,7 @@ class GridLikelihood(ScalarEnergy):
 
     @classmethod
     def resolve(cls, cfg) -> None:
+        super().resolve(cfg)
         if not is_toy(cfg.dataset):
             raise EbganError(
                 "objective 'grid-likelihood' sums its partition function over a grid of the plane: it needs a 2-D "
@@ -164,7 +186,7 @@ class ContrastiveDivergence(ScalarEnergy):
         start = self.buffer[idx]
         restart = torch.rand(real.shape[0], device=real.device) < self.reinit_share
         start = torch.where(restart.view(-1, *[1] * (real.dim() - 1)), self._uniform(real.shape[0], real), start)
-        negatives = self.langevin(D, start)
+        negatives = self.langevin(self.per_sample(D), start)
         self.buffer[idx] = negatives
         e_pos, e_neg = self.energy(D, real), self.energy(D, negatives)
         loss = e_pos.mean() - e_neg.mean() + self.energy_reg * (e_pos.pow(2) + e_neg.pow(2)).mean()
@@ -192,6 +214,6 @@ class DenoisingScoreMatching(ScalarEnergy):
 
     def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
         eps = torch.randn_like(real)
-        e, grad = energy_gradient(D, real + self.noise_std * eps, create_graph=True)
+        e, grad = energy_gradient(self.per_sample(D), real + self.noise_std * eps, create_graph=True)
         loss = 0.5 * (eps - self.noise_std * grad).flatten(1).pow(2).sum(1).mean()
         return loss, {"loss_d": loss.detach(), "energy_noisy": e.detach().mean()}

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ebgan.errors import EbganError
-from ebgan.objectives.base import Metrics, Objective, Option, at_least
+from ebgan.objectives.base import Metrics, Objective, Option, at_least, check_no_batchnorm, critic_without_batchnorm
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None):
@@ -35,20 +35,19 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: 
     return (norms - 1).pow(2).mean(), norms
 
 
-def check_no_batchnorm(D: nn.Module) -> None:
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
-        raise EbganError(
-            "WGAN-GP's gradient penalty is per sample, and BatchNorm in the critic mixes samples; "
-            "use a critic without BatchNorm (e.g. --model-args batchnorm_d=false for the dcgan family)"
-        )
-
-
 class WGANGP(Objective):
     name = "wgan-gp"
     discriminator_kind = "critic"
     input_gradients = True  # the penalty's gradient with respect to the interpolates
     options = (
-        Option("gp_weight", float, 10.0, "gradient penalty weight lambda", check=at_least(0)),
+        Option(
+            "gp_weight",
+            float,
+            10.0,
+            "gradient penalty weight lambda",
+            # lambda = 0 leaves the critic unconstrained: its loss E C(G(z)) - E C(x) has no minimum
+            check=lambda v: None if v > 0 else "must be > 0 (0 leaves the critic unbounded; the paper uses 10)",
+        ),
         Option("n_critic", int, 5, "critic steps per generator step", check=at_least(1)),
     )
 
@@ -59,16 +58,7 @@ class WGANGP(Objective):
                 "wgan-gp's gradient penalty needs a double backward, which torch.compile does not "
                 "support; drop --compile"
             )
-        from ebgan.nets import family
-
-        if "batchnorm_d" in family(cfg.model).ARGS:
-            # The penalty is per sample: the critic must not mix samples (BatchNorm off by default here).
-            if cfg.model_args.get("batchnorm_d", False) is not False:
-                raise EbganError(
-                    "wgan-gp needs a critic without BatchNorm (its gradient penalty is per sample); "
-                    "set model_args batchnorm_d=false"
-                )
-            cfg.model_args["batchnorm_d"] = False
+        critic_without_batchnorm(cfg, "its gradient penalty is per sample")
 
     def __init__(self, gp_weight: float = 10.0, n_critic: int = 5):
         self.check_options(gp_weight=gp_weight, n_critic=n_critic)
@@ -80,7 +70,7 @@ class WGANGP(Objective):
 
     def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
         if not self._checked:
-            check_no_batchnorm(D)
+            check_no_batchnorm(D, "WGAN-GP's gradient penalty is per sample")
             self._checked = True
         c_real, c_fake = D(real).float(), D(fake).float()
         wasserstein = c_real.mean() - c_fake.mean()  # the critic's estimate of W(p_data, p_G)
