@@ -205,3 +205,20 @@ def test_energies_without_a_generator_never_run_or_change_G(objective):
     with torch.no_grad():
         energy = trainer.objective.energy(trainer.D.eval(), images[:4].float() / 127.5 - 1)
     assert math.isfinite(float(energy.sum()))
+
+
+def test_contractive_penalty_prints_no_torch_deprecation_warning():
+    """forward-mode AD's first use imports torch's jvp decompositions, which warn that torch.jit.script
+    is deprecated: a torch-internal line on stderr of every contractive-ae run (anomaly, energy shapes).
+    A fresh process, since the import happens once."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from ebgan.nets.mlp import AutoencoderDiscriminator\n"
+        "from ebgan.objectives.regularised_autoencoders import reconstruction_and_jacobian_sq\n"
+        "reconstruction_and_jacobian_sq(AutoencoderDiscriminator((2,), n_layer_d=2, size_d=4), torch.zeros(3, 2))\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
