@@ -60,3 +60,34 @@ def test_version_is_pyproject_s(capsys):
         main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"ebgan {written} (torch {torch.__version__})"
+
+
+def test_argparse_refusals_are_one_line_too(capsys):
+    """The README: every mistake is one line, ``ebgan: error: ...``, exit code 2. An unknown flag, a flag
+    without its value or an unknown command is refused by argparse, which printed a usage block (the
+    whole option list for ``train``) and ``ebgan train: error:`` instead."""
+    import pytest
+
+    from ebgan.cli import main
+
+    cases = [
+        (
+            ["sample", "--run", "r", "--out", "x.npz", "--margin", "3"],
+            "unrecognized arguments: --margin 3",
+            "ebgan sample",
+        ),
+        (["train", "--steps"], "argument --steps: expected one argument", "ebgan train"),
+        (
+            ["classifier", "train", "--dataset", "mnist", "--epochs", "x"],
+            "invalid int value: 'x'",
+            "ebgan classifier train",
+        ),
+        (["bogus"], "invalid choice: 'bogus'", "ebgan"),
+    ]
+    for argv, what, prog in cases:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        assert err.startswith("ebgan: error: ") and what in err and f"'{prog} --help'" in err, err

@@ -8,6 +8,7 @@ import importlib
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 from ebgan.errors import EbganError, one_line
 
@@ -26,8 +27,23 @@ COMMANDS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own refusals (an unknown flag, a missing value, an unknown command) as one line, like
+    every other mistake, instead of a usage block and '<prog>: error:'. Sub-parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"ebgan: error: {' '.join(message.split())}; see '{self.prog} --help'", file=sys.stderr)
+        sys.exit(2)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and " " in self.prog:  # a command's parser: refuse here, naming the command's --help
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ebgan",
         description="Energy-based GANs (Zhao, Mathieu & LeCun 2017) and the GANs they are measured against.",
     )

@@ -200,3 +200,11 @@ def test_config_default_margin_is_the_papers_in_the_chosen_units():
     assert Config().resolve().pt_weight == 0.1
     assert Config(energy="mse").resolve().margin == pytest.approx(100 / 1024)
     assert math.isclose(Config(energy="l2sq").resolve().margin, 100.0)
+
+
+def test_default_margin_counts_the_channels_a_folder_loads_as():
+    """A folder: dataset has no channel count of its own: it loads as RGB unless --channels 1, so the
+    paper's 10 on ||r|| is 100 / (3 * 32 * 32) in mse units; the default took 1 channel there."""
+    assert Config(dataset="folder:photos", energy="mse").resolve().margin == pytest.approx(100 / 3072)
+    assert Config(dataset="folder:photos", energy="mse", channels=1).resolve().margin == pytest.approx(100 / 1024)
+    assert Config(dataset="cifar10", energy="mse").resolve().margin == pytest.approx(100 / 3072)

@@ -233,3 +233,20 @@ def test_scalar_energies_refuse_a_batchnorm_critic(objective):
     with pytest.raises(EbganError, match="batchnorm_d=false"):
         Config(objective=objective, model="dcgan", model_args={"batchnorm_d": True}).resolve()
     assert Config(objective=objective, model="dcgan").resolve().model_args["batchnorm_d"] is False
+
+
+def test_contractive_penalty_prints_no_torch_deprecation_warning():
+    """forward-mode AD's first use imports torch's jvp decompositions, which warn that torch.jit.script
+    is deprecated: a torch-internal line on stderr of every contractive-ae run (anomaly, energy shapes).
+    A fresh process, since the import happens once."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from ebgan.nets.mlp import AutoencoderDiscriminator\n"
+        "from ebgan.objectives.regularised_autoencoders import reconstruction_and_jacobian_sq\n"
+        "reconstruction_and_jacobian_sq(AutoencoderDiscriminator((2,), n_layer_d=2, size_d=4), torch.zeros(3, 2))\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

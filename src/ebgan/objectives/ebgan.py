@@ -134,7 +134,9 @@ def _margin_default(cfg) -> float:
 
     if is_toy(cfg.dataset):
         return margin_in_units(TOY_MARGIN, cfg.options["energy"], (2,))
-    shape = (cfg.channels or 1, cfg.image_size, cfg.image_size)
+    # channels is the dataset's own by now; None is left for folder:PATH, which loads as RGB unless
+    # --channels 1 (ebgan.data.sources.load_images), as the networks are built
+    shape = (cfg.channels or 3, cfg.image_size, cfg.image_size)
     return margin_in_units(PAPER_MARGIN_L2, cfg.options["energy"], shape)
 
 

@@ -29,6 +29,8 @@ the noise and the penalties are training-time terms only.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.autograd.forward_ad as fwAD
 import torch.nn as nn
@@ -135,7 +137,11 @@ def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch
     recon = None
     for v in directions:
         with fwAD.dual_level():
-            recon_dual, code_dual = D(fwAD.make_dual(x.detach(), v.reshape(x.shape)))
+            with warnings.catch_warnings():  # its first use imports torch's jvp decompositions, which
+                # warn that torch.jit.script is deprecated: torch's own business, not the user's
+                warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated", category=FutureWarning)
+                dual = fwAD.make_dual(x.detach(), v.reshape(x.shape))
+            recon_dual, code_dual = D(dual)
             jv = fwAD.unpack_dual(code_dual).tangent
             if recon is None:
                 recon = fwAD.unpack_dual(recon_dual).primal
