@@ -48,8 +48,9 @@ class Config:
     )
     data_split: str = _f(
         "train",
-        "split to train on: train, test, or test-fit (6,000 of the test split, for machines "
-        "with only a test split; the other 4,000, test-heldout, stay the evaluation reference)",
+        "split to train on: train, test-fit (6,000 of the test split, for machines with only a test "
+        "split; the other 4,000, test-heldout, stay the evaluation reference), test or test-heldout "
+        "(these two leave ebgan eval no disjoint reference: it refuses their runs)",
     )
     image_size: int = _f(32, "images are padded or resized to this once, at load")
     fit: str = _f("pad", "how images reach image_size: pad (centre, black border) or resize")
