@@ -276,7 +276,9 @@ def plot_shapes(result: dict, grids: dict, drawn: dict, data: np.ndarray):
     keys = list(grids)
     cols = min(5, len(keys))
     rows = -(-len(keys) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.75 * rows), squeeze=False)
+    # constrained layout keeps each panel's two-line title clear of the panel above (tight_layout
+    # let the second row's titles overlap the first row's square images)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.75 * rows), squeeze=False, layout="constrained")
     shown = data[np.random.default_rng(0).permutation(len(data))[:600]]
     ext = PLANE_EXTENT
     for ax, key in zip(axes.flat, keys, strict=False):
@@ -313,5 +315,4 @@ def plot_shapes(result: dict, grids: dict, drawn: dict, data: np.ndarray):
         "manifold; rho: Spearman of energy with distance; low: share of the square below the data's 5th percentile",
         fontsize=8,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
