@@ -89,6 +89,17 @@ def test_batchnorm_critic_is_refused():
         Config(objective="wgan-gp", model="mlp", n_critic=0).resolve()
 
 
+def test_the_batchnorm_check_is_per_network_not_per_objective():
+    """An objective that has passed one BN-free critic still refuses the next network it is given
+    (a flag on the objective skipped every later check)."""
+    objective, x = WGANGP(), torch.randn(4, 1, 16, 16)
+    plain = build_discriminator("dcgan", "critic", (1, 16, 16), {"width_d": 4, "batchnorm_d": False})
+    objective.discriminator_loss(plain, x, x)
+    with_bn = build_discriminator("dcgan", "critic", (1, 16, 16), {"width_d": 4, "batchnorm_d": True})
+    with pytest.raises(EbganError, match="BatchNorm"):
+        objective.discriminator_loss(with_bn, x, x)
+
+
 @pytest.mark.parametrize(
     "model,args",
     [("dcgan", {"width_g": 8, "width_d": 8}), ("mlp", {"n_layer_g": 2, "size_g": 32, "size_d": 32})],

@@ -19,6 +19,7 @@ saved through ``state_dict``.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -127,13 +128,20 @@ def critic_without_batchnorm(cfg: Config, why: str) -> None:
         cfg.model_args["batchnorm_d"] = False
 
 
-def check_no_batchnorm(D: nn.Module, why: str) -> None:
-    """The same refusal for a network built outside a Config."""
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
-        raise EbganError(
-            f"{why}, and BatchNorm in the critic mixes samples; "
-            "use a critic without BatchNorm (e.g. --model-args batchnorm_d=false for the dcgan family)"
-        )
+_WITHOUT_BATCHNORM: weakref.WeakSet = weakref.WeakSet()  # critics already checked: a set lookup per step
+
+
+def check_no_batchnorm(D: nn.Module, why: str) -> nn.Module:
+    """``D``, refused if it has BatchNorm: the same rule for a network built outside a Config. Each
+    network is walked once; the objectives call this on every step."""
+    if D not in _WITHOUT_BATCHNORM:
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+            raise EbganError(
+                f"{why}, and BatchNorm in the critic mixes samples; "
+                "use a critic without BatchNorm (e.g. --model-args batchnorm_d=false for the dcgan family)"
+            )
+        _WITHOUT_BATCHNORM.add(D)
+    return D
 
 
 class Objective:

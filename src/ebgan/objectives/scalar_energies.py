@@ -52,7 +52,6 @@ class ScalarEnergy(Objective):
     discriminator_kind = "critic"
     trains_generator = False
     input_gradients = True  # scores and Langevin steps are gradients with respect to x
-    _checked = False
 
     @classmethod
     def resolve(cls, cfg) -> None:
@@ -60,11 +59,8 @@ class ScalarEnergy(Objective):
         critic_without_batchnorm(cfg, "its energy's gradient is per sample")
 
     def per_sample(self, D: nn.Module) -> nn.Module:
-        """``D``, once checked to have no BatchNorm (for networks built outside a Config)."""
-        if not self._checked:
-            check_no_batchnorm(D, f"{self.name}'s energy gradient is per sample")
-            self._checked = True
-        return D
+        """``D``, checked to have no BatchNorm (for networks built outside a Config)."""
+        return check_no_batchnorm(D, f"{self.name}'s energy gradient is per sample")
 
     def energy(self, D: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return self.per_sample(D)(x).float()

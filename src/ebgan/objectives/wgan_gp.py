@@ -63,15 +63,12 @@ class WGANGP(Objective):
     def __init__(self, gp_weight: float = 10.0, n_critic: int = 5):
         self.check_options(gp_weight=gp_weight, n_critic=n_critic)
         self.gp_weight, self.d_steps = float(gp_weight), int(n_critic)
-        self._checked = False
 
     def energy(self, D, x: torch.Tensor) -> torch.Tensor:
         return -D(x).float()  # the critic scores real data high
 
     def discriminator_loss(self, D, real, fake) -> tuple[torch.Tensor, Metrics]:
-        if not self._checked:
-            check_no_batchnorm(D, "WGAN-GP's gradient penalty is per sample")
-            self._checked = True
+        check_no_batchnorm(D, "WGAN-GP's gradient penalty is per sample")
         c_real, c_fake = D(real).float(), D(fake).float()
         wasserstein = c_real.mean() - c_fake.mean()  # the critic's estimate of W(p_data, p_G)
         gp, norms = gradient_penalty(D, real, fake)
