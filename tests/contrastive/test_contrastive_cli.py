@@ -34,6 +34,9 @@ def fails(capsys, argv, message):
         (["--batch-size", "1"], "batch_size must be at least 2"),
         (["--val-fraction", "0.9"], "val_fraction must be in (0, 0.5]"),
         (["--margin", "-1"], "margin must be > 0"),
+        (["--no-flip"], "--no-flip applies to --pairs views; labelled pairs are not augmented"),
+        (["--loss", "ntxent", "--temperature", "1e-40"], "temperature must be at least 0.001"),
+        (["--loss", "cosine-bce", "--temperature", "0.0009"], "temperature must be at least 0.001"),
     ],
 )
 def test_bad_config_is_one_line(capsys, flags, message):

@@ -206,3 +206,16 @@ def test_a_run_trained_on_resized_images_is_refused(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "fit 'resize'" in err and "--fit pad" in err and len(err.strip().splitlines()) == 1
     assert run_info(folder)["fit"] == "resize"
+
+
+def test_the_training_time_scorers_refuse_resized_images_too(tiny, tmp_path):
+    """--eval-every and compare's quality curve score samples against the same padded references
+    as ebgan eval; the curve checked only the shape, so a --fit resize run's curve was off."""
+    from ebgan.experiments.compare import QualityCurve
+    from ebgan.metrics.hook import EvalHook
+
+    cfg, _ = make_run(tmp_path / "run", tiny, "train", fit="resize")
+    with pytest.raises(EbganError, match="fit 'resize'.*retrain with --fit pad"):
+        EvalHook(cfg, tmp_path / "run")
+    with pytest.raises(EbganError, match="fit 'resize'.*retrain with --fit pad"):
+        QualityCurve(tmp_path / "run", cfg, n=10, every_steps=1)

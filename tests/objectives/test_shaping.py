@@ -145,6 +145,24 @@ def test_contractive_penalty_survives_batchnorm_in_train_mode():
     assert torch.allclose(draws.mean(0), rows, rtol=0.1)
 
 
+def test_contractive_penalty_counts_the_batch_once_in_batchnorms_running_statistics():
+    # One forward pass per input axis: each updated the running statistics, so eval-mode energies
+    # came from statistics weighted as if every batch had been seen twice (2-D inputs). They must
+    # move exactly as under one plain forward pass of the same batch.
+    torch.manual_seed(0)
+    D = AutoencoderDiscriminator((2,), n_layer_d=3, size_d=16, init_std_d=0.3).train()
+    plain = AutoencoderDiscriminator((2,), n_layer_d=3, size_d=16, init_std_d=0.3).train()
+    plain.load_state_dict(D.state_dict())
+    x = torch.randn(32, 2) * 3 + 5  # far from the initial statistics (mean 0, var 1)
+    reconstruction_and_jacobian_sq(D, x)
+    with torch.no_grad():
+        plain(x)
+    buffers = dict(D.named_buffers())
+    assert any("running_mean" in k for k in buffers)
+    for k, b in plain.named_buffers():
+        assert torch.equal(buffers[k], b), k
+
+
 def test_sparse_and_contractive_losses_add_their_penalty_to_the_energy():
     torch.manual_seed(0)
     D = AutoencoderDiscriminator((2,), n_layer_d=3, size_d=8, init_std_d=0.3)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ LOSS_KEYS: dict[str, dict[str, Any]] = {
     "temperature": {"cosine-bce": 0.1, "ntxent": 0.2},
     "learn_temperature": {"cosine-bce": True},
 }
+MIN_TEMPERATURE = 1e-3
 
 
 @dataclass(init=False)
@@ -178,6 +178,8 @@ class ContrastiveConfig:
             _one_of("batch_pairs", c.batch_pairs, BATCH_PAIRS)
         else:
             _check(c.batch_pairs is None, "--pairs views pairs the two views of each image; drop --batch-pairs")
+        # Labelled pairs are not augmented, so --no-flip would be silently ignored there.
+        _check(c.flip or c.pairs == "views", "--no-flip applies to --pairs views; labelled pairs are not augmented")
         for key, users in LOSS_KEYS.items():
             if c.loss in users:
                 if getattr(c, key) is None:
@@ -222,8 +224,13 @@ class ContrastiveConfig:
         _check(c.temperature is None or c.temperature > 0, f"temperature must be > 0, got {c.temperature}")
         _check(c.log_every > 0, f"log_every must be positive, got {c.log_every}")
         _check(c.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {c.checkpoint_every}")
-        if c.temperature is not None:
-            _check(math.isfinite(1 / c.temperature), f"temperature {c.temperature} is too small")
+        # Logits are cos / temperature: below 1e-3 they exceed 1000 and the gradients scale with them,
+        # so training diverges (CLIP caps its learnt scale at 100, i.e. a temperature of 0.01).
+        _check(
+            c.temperature is None or c.temperature >= MIN_TEMPERATURE,
+            f"temperature must be at least {MIN_TEMPERATURE} (logits are cos / temperature), got {c.temperature}; "
+            "0.05 to 0.5 is usual",
+        )
         return c
 
 

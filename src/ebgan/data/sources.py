@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ebgan.data import splits
 from ebgan.data.idx import read_idx
-from ebgan.data.registry import DatasetSpec, dataset_spec, folder_path
+from ebgan.data.registry import FOLDER, DatasetSpec, dataset_spec, folder_path
 from ebgan.errors import EbganError
 
 # Debian's dataset-fashion-mnist package installs here; other dataset packages follow it.
@@ -223,7 +223,7 @@ def load_image_folder(path: str | Path, channels: int) -> ImageData:
     images = [read_image(p, channels) for p in files]
     if len({tuple(im.shape) for im in images}) > 1:
         images = _to_common_size(images, files)
-    return ImageData(torch.stack(images), labels, f"folder:{root}", num_classes)
+    return ImageData(torch.stack(images), labels, f"{FOLDER}{root}", num_classes)
 
 
 def folder_files(root: Path) -> tuple[list[Path], torch.Tensor, int]:
@@ -325,7 +325,7 @@ def load_images(
 
         root = folder_path(name)
         images, labels, num_classes = photos.load_folder(root, image_size, channels or 3, cache_dir())
-        return ImageData(images, labels, f"folder:{root}", num_classes)
+        return ImageData(images, labels, f"{FOLDER}{root}", num_classes)
     elif spec.loader == "folder":
         data = load_image_folder(folder_path(name), channels or 3)
     elif spec.loader in ("celeba", "lsun"):  # decoded, cropped and resized once, into a cache on disk

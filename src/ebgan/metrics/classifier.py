@@ -92,6 +92,16 @@ def input_shape(dataset: str) -> tuple[int, int, int]:
     return (check_dataset(dataset).channels or 1, IMAGE_SIZE, IMAGE_SIZE)
 
 
+def check_fit_rule(fit: str | None, who: str) -> None:
+    """Refuse images brought to size by another rule than the reference images' (``FIT``): resized
+    samples beside padded references would put every score off. None: a run that does not say."""
+    if fit not in (None, FIT):
+        raise EbganError(
+            f"{who} brings images to size by fit {fit!r}; the classifier and its reference images use {FIT!r}, "
+            f"so the scores would not be comparable; retrain with --fit {FIT}"
+        )
+
+
 def as_classifier_input(images: torch.Tensor, dataset: str) -> tuple[torch.Tensor, list[str]]:
     """Samples as other code commonly writes them, brought to ``input_shape`` without changing a
     pixel, and what was done: grey images saved with three equal channels (torchvision's

@@ -213,13 +213,9 @@ def evaluate_run_folder(
     if not dataset:
         raise EbganError(f"{run} does not record its dataset; pass --dataset")
     if _image_evaluation(dataset) == "classifier":
-        from ebgan.metrics.classifier import FIT
+        from ebgan.metrics.classifier import check_fit_rule
 
-        if info["fit"] not in (None, FIT):  # resized images beside padded references: every score would be off
-            raise EbganError(
-                f"{run} trained on images brought to size by fit {info['fit']!r}; the {dataset} classifier and its "
-                f"reference images use {FIT!r}, so its scores would not be comparable; retrain with --fit {FIT}"
-            )
+        check_fit_rule(info["fit"], f"{run}")
     images = sample_run(run, n or DEFAULT_N, seed=seed, device=device)
     result = evaluate_samples(
         images,

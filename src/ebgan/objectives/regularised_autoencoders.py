@@ -29,7 +29,9 @@ the noise and the penalties are training-time terms only.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -135,8 +137,10 @@ def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch
         directions = [torch.randn_like(flat)]
     total = torch.zeros(x.shape[0], device=x.device)
     recon = None
-    for v in directions:
-        with fwAD.dual_level():
+    for k, v in enumerate(directions):
+        # The passes see one batch: BatchNorm's running statistics count it once (the first pass),
+        # as under any other objective's single forward pass, not once per input axis.
+        with _running_statistics_frozen(D) if k else contextlib.nullcontext(), fwAD.dual_level():
             with warnings.catch_warnings():  # its first use imports torch's jvp decompositions, which
                 # warn that torch.jit.script is deprecated: torch's own business, not the user's
                 warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated", category=FutureWarning)
@@ -148,3 +152,21 @@ def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch
         total = total + jv.float().flatten(1).pow(2).sum(1)
     assert recon is not None
     return recon, total
+
+
+@contextlib.contextmanager
+def _running_statistics_frozen(D: nn.Module) -> Iterator[None]:
+    """BatchNorm layers keep their running statistics: momentum 0 leaves them as they are (in
+    place, so the autograd graph of an earlier pass stays valid), and the batch count is put back."""
+    norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (momentum, tracked) in zip(norms, saved, strict=True):
+                m.momentum = momentum
+                if tracked is not None and m.num_batches_tracked is not None:
+                    m.num_batches_tracked.copy_(tracked)
