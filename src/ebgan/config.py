@@ -184,6 +184,19 @@ class Config:
         cfg.options = {k: v for k, v in cfg.options.items() if k in keep}
         return cfg
 
+    def ignored_keys(self) -> dict[str, str]:
+        """Keys whose value this config never reads, each with what would make it read. A preset may
+        hold such values (an override can switch their user off); a flag the user types for one is
+        a mistake, which ``ebgan train`` refuses."""
+        ignored = {}
+        if not self.amp:
+            ignored["amp_dtype"] = "--amp"
+        if self.ema_decay == 0:
+            ignored["ema_start"] = "--ema-decay above 0"
+        if "adam" not in (self.optim_g, self.optim_d):
+            ignored["beta1"] = ignored["beta2"] = "an Adam optimizer (--optim-g adam or --optim-d adam)"
+        return ignored
+
     def to_dict(self) -> dict[str, Any]:
         """Flat key -> value, the objective's options right after ``objective``."""
         out: dict[str, Any] = {}

@@ -142,6 +142,30 @@ def test_dry_run_refuses_networks_that_cannot_be_built(capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--amp-dtype", "bf16"], "--amp-dtype has no effect without --amp"),
+        (["--ema-decay", "0", "--ema-start", "100"], "--ema-start has no effect without --ema-decay above 0"),
+        (["--optim-g", "sgd", "--optim-d", "sgd", "--beta2", "0.9"], "--beta2 has no effect without an Adam"),
+    ],
+)
+def test_a_typed_flag_the_run_would_ignore_is_refused(capsys, args, message):
+    # fmnist-dcgan trains in float32: these flags were accepted and silently did nothing
+    assert main(["train", "--config", "fmnist-dcgan", *args, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_a_preset_value_a_flag_switches_off_is_not_refused(capsys):
+    # demo sets ema_start and amp; switching EMA or amp off leaves those values unread, and that is
+    # what the user asked for
+    assert main(["train", "--config", "demo", "--ema-decay", "0", "--no-amp", "--dry-run"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["ema_decay"] == 0 and cfg["amp"] is False
+    assert main(["train", "--config", "fmnist-dcgan", "--optim-g", "sgd", "--beta1", "0.9", "--dry-run"]) == 0
+
+
 def test_model_args_flag_changes_only_the_options_it_names(capsys):
     # fmnist-gan sets n_layer_d 3, size_d 512, dropout_d true, init_std_d 0.02; the mlp family's
     # defaults are 2, 1024, false, 0.002, which a flag that replaced the mapping would bring back.

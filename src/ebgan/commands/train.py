@@ -34,7 +34,18 @@ def register(sub) -> None:
 
 
 def resolve_config(args) -> Config:
-    """defaults < saved run config (resume) or preset < flags."""
+    """defaults < saved run config (resume) or preset < flags; a typed flag the config ignores is refused."""
+    cfg = _resolve_config(args)
+    ignored = cfg.ignored_keys()
+    for key in config_overrides(args):
+        if key in ignored:
+            raise EbganError(
+                f"--{key.replace('_', '-')} has no effect without {ignored[key]}; add that or drop the flag"
+            )
+    return cfg
+
+
+def _resolve_config(args) -> Config:
     overrides = config_overrides(args)
     if args.config:
         overrides = layered(load_preset(args.config), overrides)
