@@ -33,6 +33,24 @@ def test_eta_picks_the_energy_and_rejects_other_powers():
         BEGAN(eta=3)
 
 
+def test_the_pull_away_variant_adds_f_pt_to_g_s_loss_and_leaves_k_to_the_energy():
+    # ZeroAE: the code is the sample itself. Three samples with codes (1, 0), (0, 2), (1, 1):
+    # L1 energies 1/2, 1, 1 (mean 5/6); squared cosines 0, 1/2, 1/2 per pair, so
+    # f_PT = 2 (0 + 1/2 + 1/2) / (3 * 2) = 1/3 (eq. 14).
+    obj = BEGAN(gamma=0.5, lambda_k=0.1, pull_away_weight=0.6)
+    real = torch.full((3, 1, 1, 2), 2.0)  # L(x) = 2
+    fake = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]).view(3, 1, 1, 2)
+    obj.discriminator_loss(ZeroAE(), real, fake)
+    loss_g, m = obj.generator_loss(ZeroAE(), fake)
+    assert m["pull_away"].item() == pytest.approx(1 / 3)
+    assert loss_g.item() == pytest.approx(5 / 6 + 0.6 / 3)
+    assert m["convergence"].item() == pytest.approx(2.0 + abs(0.5 * 2.0 - 5 / 6))  # M: the energy alone
+    obj.end_step(1)
+    assert obj.k == pytest.approx(0.1 * (0.5 * 2.0 - 5 / 6))  # k: the energy alone
+    plain_loss, plain = BEGAN(gamma=0.5, lambda_k=0.1).generator_loss(ZeroAE(), fake)
+    assert "pull_away" not in plain and plain_loss.item() == pytest.approx(5 / 6)  # off by default: the paper's
+
+
 def test_k_update_and_clipping():
     assert k_update(0.0, 1.0, 0.2, gamma=0.5, lambda_k=0.001) == pytest.approx(0.0003)  # 0.001 * (0.5 - 0.2)
     assert k_update(0.5, 1.0, 0.7, gamma=0.5, lambda_k=0.1) == pytest.approx(0.48)  # 0.5 + 0.1 * (0.5 - 0.7)

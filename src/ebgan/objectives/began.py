@@ -10,6 +10,11 @@ L is per sample, then averaged over the batch. In the trainer's step order the k
 uses L(x) from the D step and L(G(z)) from the G step (the just-updated D scoring the
 same G(z)), as in the paper's Algorithm with z_G. k_t is a float saved in ``state_dict``.
 
+``pull_away_weight`` > 0 (off by default; not in the BEGAN paper) adds EBGAN's pull-away term on
+D's code h to G's loss, L_G = L(G(z_G)) + w f_PT(h(G(z_G))) (Zhao et al. 2017, eq. 14); k is still
+driven by L(G(z_G)) alone. BEGAN has no term that spreads G's samples, and on Fashion-MNIST G kept
+either the garments or the footwear in every setting measured (README "Comparing objectives").
+
 The authors decayed the learning rate when M stalled; here (``lr_decay_window`` > 0) both
 learning rates are halved after ``lr_decay_patience`` windows without a new best mean M,
 down to ``lr_min_factor`` of their start, and the decision state is checkpointed.
@@ -22,6 +27,7 @@ import math
 import torch
 
 from ebgan.objectives.base import Metrics, Objective, Option, at_least
+from ebgan.objectives.ebgan import pull_away
 
 
 def residual_energy(x: torch.Tensor, recon: torch.Tensor, eta: int = 1) -> torch.Tensor:
@@ -54,6 +60,13 @@ class BEGAN(Objective):
             check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
         ),
         Option("lambda_k", float, 0.001, "learning rate of the k_t control", check=at_least(0)),
+        Option(
+            "pull_away_weight",
+            float,
+            0.0,
+            "not in the BEGAN paper: weight of EBGAN's pull-away term on D's code, added to G's loss (0: off)",
+            check=at_least(0),
+        ),
         Option(
             "eta",
             int,
@@ -88,6 +101,7 @@ class BEGAN(Objective):
         lr_decay_window: int = 0,
         lr_decay_patience: int = 2,
         lr_min_factor: float = 0.125,
+        pull_away_weight: float = 0.0,
     ):
         self.check_options(
             gamma=gamma,
@@ -96,8 +110,10 @@ class BEGAN(Objective):
             lr_decay_window=lr_decay_window,
             lr_decay_patience=lr_decay_patience,
             lr_min_factor=lr_min_factor,
+            pull_away_weight=pull_away_weight,
         )
         self.gamma, self.lambda_k, self.eta = float(gamma), float(lambda_k), int(eta)
+        self.pull_away_weight = float(pull_away_weight)
         self.window, self.patience, self.min_factor = int(lr_decay_window), int(lr_decay_patience), lr_min_factor
         self.lr_factor = 1.0
         self._m_sum: torch.Tensor | float = 0.0  # sum of M over the current window (on the device: no sync)
@@ -132,9 +148,16 @@ class BEGAN(Objective):
         }
 
     def generator_loss(self, D, fake) -> tuple[torch.Tensor, Metrics]:
-        loss = self.energy(D, fake).mean()
-        self._loss_fake = self.dist.mean(loss.detach())
-        metrics = {"loss_g": loss.detach()}
+        recon, code = D(fake)
+        loss_fake = residual_energy(fake, recon, self.eta).mean()
+        self._loss_fake = self.dist.mean(loss_fake.detach())  # k and M see the energy only
+        loss = loss_fake
+        metrics = {}
+        if self.pull_away_weight > 0:
+            pt = pull_away(self.dist.gather(code))  # over the global batch under torchrun
+            loss = loss + self.pull_away_weight * pt
+            metrics["pull_away"] = pt.detach()
+        metrics["loss_g"] = loss.detach()
         if self._loss_real is not None:
             metrics["convergence"] = self._loss_real + (self.gamma * self._loss_real - self._loss_fake).abs()
             self._m_sum = self._m_sum + metrics["convergence"]
