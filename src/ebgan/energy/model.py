@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from ebgan.config import Config
 from ebgan.errors import EbganError
+from ebgan.nets.layers import batchnorm_layers
 from ebgan.objectives import Objective, build_objective
 from ebgan.train.checkpoint import load_checkpoint, load_module_state
 from ebgan.train.run_dir import CHECKPOINT
@@ -160,7 +161,7 @@ def recalibrate_batchnorm(
     then sees. Every RNG (torch's CPU generator, CUDA's when available) is left as it was,
     and every module's train/eval mode is restored. Returns the number of batches used.
     """
-    norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = batchnorm_layers(D)
     if not norms:
         return 0
     if data.shape[0] < batch_size:

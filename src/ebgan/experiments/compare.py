@@ -585,13 +585,10 @@ class QualityCurve:
     def __init__(
         self, folder: Path, cfg: Config, n: int, every_steps: int = 0, every_seconds: float = 0.0, seed: int = 0
     ):
-        from ebgan.metrics.classifier import check_fit_rule, input_shape
+        from ebgan.metrics.classifier import check_run_makes_classifier_input
         from ebgan.metrics.evaluate import ClassifierScorer
 
-        shape = (cfg.channels or 1, cfg.image_size, cfg.image_size)
-        if shape != input_shape(cfg.dataset):
-            raise EbganError(f"the classifier takes {input_shape(cfg.dataset)} images, this run makes {shape}")
-        check_fit_rule(cfg.fit, "this run")
+        check_run_makes_classifier_input(cfg, "quality curve")
         self.path, self.n, self.seed = Path(folder) / CURVE, n, seed
         self.every_steps, self.every_seconds = every_steps, every_seconds
         self.scorer = ClassifierScorer(cfg.dataset, cfg.data_root, seed, generator_split=cfg.data_split)

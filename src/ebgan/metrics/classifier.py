@@ -102,6 +102,15 @@ def check_fit_rule(fit: str | None, who: str) -> None:
         )
 
 
+def check_run_makes_classifier_input(cfg, who: str) -> None:
+    """For scorers that feed a training run's samples to the classifier as they come (``--eval-every``,
+    compare's quality curves): the run's images have the classifier's shape and fit rule."""
+    shape = (cfg.channels or 1, cfg.image_size, cfg.image_size)
+    if shape != input_shape(cfg.dataset):
+        raise EbganError(f"{who}: the classifier takes {input_shape(cfg.dataset)} images, this run makes {shape}")
+    check_fit_rule(cfg.fit, f"{who}: this run")
+
+
 def as_classifier_input(images: torch.Tensor, dataset: str) -> tuple[torch.Tensor, list[str]]:
     """Samples as other code commonly writes them, brought to ``input_shape`` without changing a
     pixel, and what was done: grey images saved with three equal channels (torchvision's

@@ -25,7 +25,7 @@ from ebgan.errors import EbganError
 from ebgan.files import save_torch, write_json
 from ebgan.generator_io import export_generator, sample_images
 from ebgan.metrics import scores
-from ebgan.metrics.classifier import check_dataset, check_fit_rule, classify, input_shape, load_classifier
+from ebgan.metrics.classifier import check_dataset, check_run_makes_classifier_input, classify, load_classifier
 from ebgan.metrics.evaluate import PR_K, score_features
 
 BEST_CKPT, BEST_DIR, BEST_SCORES = "best.pt", "best", "scores.json"
@@ -45,13 +45,7 @@ class EvalHook:
 
     def __init__(self, cfg, run_dir, n: int = EVAL_N, seed: int = EVAL_SEED):
         check_dataset(cfg.dataset)
-        shape = (cfg.channels or 1, cfg.image_size, cfg.image_size)
-        if shape != input_shape(cfg.dataset):
-            raise EbganError(
-                f"--eval-every scores {input_shape(cfg.dataset)} images (the classifier's input); "
-                f"this run makes {shape}"
-            )
-        check_fit_rule(cfg.fit, "--eval-every: this run")
+        check_run_makes_classifier_input(cfg, "--eval-every")
         self.net, self.meta = load_classifier(cfg.dataset)  # no classifier: fail now, before training starts
         self.num_classes = self.meta["arch"]["num_classes"]
         self.data_split = cfg.data_split

@@ -215,7 +215,7 @@ def evaluate_run_folder(
     if _image_evaluation(dataset) == "classifier":
         from ebgan.metrics.classifier import check_fit_rule
 
-        check_fit_rule(info["fit"], f"{run}")
+        check_fit_rule(info["fit"], str(run))
     images = sample_run(run, n or DEFAULT_N, seed=seed, device=device)
     result = evaluate_samples(
         images,

@@ -110,6 +110,11 @@ class UpsampleConv2d(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, upsample=2, kernel_size=3, impl={self.impl}"
 
 
+def batchnorm_layers(*modules: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer (1-D, 2-D, SyncBatchNorm, GlobalBatchNorm) in ``modules``."""
+    return [m for module in modules for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def check_sizes(**sizes: int) -> None:
     """Widths, layer counts and code sizes are at least 1; the ValueError becomes a one-line user
     error naming the family (``ebgan.nets``), where torch would fail later, or build empty layers."""

@@ -29,6 +29,7 @@ import torch.nn as nn
 
 from ebgan.distributed import Distributed
 from ebgan.errors import EbganError
+from ebgan.nets.layers import batchnorm_layers
 
 if TYPE_CHECKING:
     from ebgan.config import Config
@@ -135,7 +136,7 @@ def check_no_batchnorm(D: nn.Module, why: str) -> nn.Module:
     """``D``, refused if it has BatchNorm: the same rule for a network built outside a Config. Each
     network is walked once; the objectives call this on every step."""
     if D not in _WITHOUT_BATCHNORM:
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        if batchnorm_layers(D):
             raise EbganError(
                 f"{why}, and BatchNorm in the critic mixes samples; "
                 "use a critic without BatchNorm (e.g. --model-args batchnorm_d=false for the dcgan family)"

@@ -37,6 +37,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 import torch.nn as nn
 
+from ebgan.nets.layers import batchnorm_layers
 from ebgan.objectives.autoencoder import Autoencoder
 from ebgan.objectives.base import Metrics, Option, at_least, positive
 from ebgan.objectives.ebgan import ENERGY_OPTION, reconstruction_energy
@@ -137,10 +138,10 @@ def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch
         directions = [torch.randn_like(flat)]
     total = torch.zeros(x.shape[0], device=x.device)
     recon = None
-    for k, v in enumerate(directions):
+    for i, v in enumerate(directions):
         # The passes see one batch: BatchNorm's running statistics count it once (the first pass),
         # as under any other objective's single forward pass, not once per input axis.
-        with _running_statistics_frozen(D) if k else contextlib.nullcontext(), fwAD.dual_level():
+        with _running_statistics_frozen(D) if i else contextlib.nullcontext(), fwAD.dual_level():
             with warnings.catch_warnings():  # its first use imports torch's jvp decompositions, which
                 # warn that torch.jit.script is deprecated: torch's own business, not the user's
                 warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated", category=FutureWarning)
@@ -158,7 +159,7 @@ def reconstruction_and_jacobian_sq(D: nn.Module, x: torch.Tensor) -> tuple[torch
 def _running_statistics_frozen(D: nn.Module) -> Iterator[None]:
     """BatchNorm layers keep their running statistics: momentum 0 leaves them as they are (in
     place, so the autograd graph of an earlier pass stays valid), and the batch count is put back."""
-    norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = batchnorm_layers(D)
     saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
     for m in norms:
         m.momentum = 0.0

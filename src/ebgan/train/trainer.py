@@ -17,6 +17,7 @@ from ebgan.distributed import convert_sync_batchnorm
 from ebgan.errors import EbganError
 from ebgan.generator_io import export_generator
 from ebgan.nets import build_discriminator, build_generator, check_networks, sample_latent
+from ebgan.nets.layers import batchnorm_layers
 from ebgan.objectives import build_objective
 from ebgan.train.checkpoint import load_module_state
 from ebgan.train.ema import EMA
@@ -87,9 +88,7 @@ class Trainer(TrainingLoop):
             self.D = convert_sync_batchnorm(self.D, self.device)
         elif cfg.sync_bn and self.is_main:
             print("ebgan: note: --sync-bn has no effect in one process (it acts under torchrun)")
-        if self.local_batch < 2 and any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for net in (self.G, self.D) for m in net.modules()
-        ):
+        if self.local_batch < 2 and batchnorm_layers(self.G, self.D):
             raise EbganError(
                 f"model {cfg.model!r} has BatchNorm, which needs batches of 2 or more per process; "
                 f"use --batch-size {2 * self.dist.world_size} or more"
